@@ -1,0 +1,335 @@
+"""Readers and writers for the official Uni-Sign data layout and our safe native layout.
+
+Official layout (read unchanged, through the restricted unpickler):
+  - pose file `<name>.pkl`: {'keypoints': T arrays (P, 133, 2) in [0, 1], 'scores': T arrays (P, 133),
+    optional 'start'/'end' frame bounds}; P = 1 except on some frames where the extractor saw several people.
+  - label file `labels.{train,dev,test}` (WLASL: `labels-2000.*`): gzip pickle, name -> {name, gloss, text, video_path}.
+  - CSL-News labels: JSON list of {video, pose, text}.
+Native layout (no pickles): labels as JSON Lines `{name, text, gloss, video_path}` and poses as `.npz`
+with `keypoints` (T, 133, 2) float32, `scores` (T, 133) float32, optional `start`/`end`.
+
+Every problem raises `DataFormatError` naming the file (and sample/field) and what is wrong.
+"""
+import gzip
+import json
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from datasets.keypoints import NUM_KEYPOINTS, PART_INDICES
+from utils.safe_pickle import safe_load
+
+POSE_SUFFIXES = (".pkl", ".npz")
+_MAIN_SIGNER_POINTS = PART_INDICES["body"] + PART_INDICES["left"] + PART_INDICES["right"]
+
+
+class DataFormatError(ValueError):
+    """A data file is missing, unreadable or malformed; the message names the file and the problem."""
+
+
+@dataclass
+class PoseClip:
+    """One clip's keypoints for a single signer."""
+
+    keypoints: np.ndarray  # (T, 133, 2) float32, x/W and y/H
+    scores: np.ndarray  # (T, 133) float32 confidences
+    start: int = 0  # official optional frame bounds: the clip is frames [start, end)
+    end: int | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return self.keypoints.shape[0]
+
+
+@dataclass
+class LabelEntry:
+    """One sample of a label file."""
+
+    name: str
+    text: str
+    gloss: str = ""  # glosses joined by single spaces ('' when the dataset has none)
+    video_path: str = ""
+    pose_path: str = ""  # CSL-News gives the pose file explicitly; otherwise derived from video_path
+
+
+# ----------------------------------------------------------------------------- poses
+
+
+def select_main_signer(keypoints, scores):
+    """Pick one person per frame from (T, P, 133, 2) / (T, P, 133) arrays.
+
+    Rule: highest mean confidence over the body and both hands (the points Uni-Sign uses most);
+    ties (within 1e-6) go to the person whose body points (their mean) are closest to the frame centre.
+    Absent persons in ragged input carry score -1 so they are never chosen.
+    """
+    if keypoints.shape[1] == 1:
+        return keypoints[:, 0], scores[:, 0]
+    confidence = scores[:, :, _MAIN_SIGNER_POINTS].mean(axis=-1)  # (T, P)
+    body = keypoints[:, :, PART_INDICES["body"]]  # (T, P, 9, 2)
+    centre_distance = np.linalg.norm(body.mean(axis=2) - 0.5, axis=-1)  # (T, P)
+    best = confidence.max(axis=1, keepdims=True)
+    candidates = confidence >= best - 1e-6
+    chosen = np.where(candidates, centre_distance, np.inf).argmin(axis=1)  # (T,)
+    frames = np.arange(keypoints.shape[0])
+    return keypoints[frames, chosen], scores[frames, chosen]
+
+
+def _frame_array(frame, field, index, source, trailing):
+    """One frame as a float32 (P, *trailing) array; a frame without the person axis gets P = 1."""
+    try:
+        array = np.asarray(frame, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise DataFormatError(f"{source}: field '{field}' frame {index} is not a numeric array ({error})") from error
+    if array.ndim == len(trailing):
+        array = array[None]
+    if array.shape[1:] != trailing or array.shape[0] == 0:
+        raise DataFormatError(
+            f"{source}: field '{field}' frame {index} has shape {array.shape}, expected (P, {', '.join(map(str, trailing))})"
+        )
+    return array
+
+
+def _stack_people(frames, field, source, trailing):
+    """Stack per-frame (P, 133, ...) arrays into (T, P_max, 133, ...), padding absent people.
+
+    Returns the stacked array and the number of people in each frame.
+    """
+    arrays = [_frame_array(frame, field, index, source, trailing) for index, frame in enumerate(frames)]
+    counts = np.array([array.shape[0] for array in arrays])
+    people = int(counts.max())
+    if (counts == people).all():
+        return np.stack(arrays), counts
+    fill = -1.0 if field == "scores" else 0.0
+    stacked = np.full((len(arrays), people) + trailing, fill, dtype=np.float32)
+    for index, array in enumerate(arrays):
+        stacked[index, : array.shape[0]] = array
+    return stacked, counts
+
+
+def _is_frame_sequence(value) -> bool:
+    return isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim > 0)
+
+
+def _frame_bounds(data, source):
+    """The optional official start/end keys as (int, int | None)."""
+    try:
+        start = int(data.get("start", 0) or 0)
+        end = None if data.get("end") is None else int(data["end"])
+    except (TypeError, ValueError) as error:
+        raise DataFormatError(f"{source}: frame bounds start/end are not integers ({error})") from error
+    return start, end
+
+
+def pose_clip_from_dict(data, source) -> PoseClip:
+    """Validate an official-style pose dict and reduce it to one signer."""
+    if not isinstance(data, dict):
+        raise DataFormatError(f"{source}: expected a dict with 'keypoints' and 'scores', got {type(data).__name__}")
+    for field in ("keypoints", "scores"):
+        if field not in data:
+            raise DataFormatError(f"{source}: missing field '{field}'")
+        if not _is_frame_sequence(data[field]):
+            raise DataFormatError(
+                f"{source}: field '{field}' is a {type(data[field]).__name__}, expected a sequence of per-frame arrays"
+            )
+    if len(data["keypoints"]) == 0:
+        raise DataFormatError(f"{source}: field 'keypoints' has no frames")
+    if len(data["keypoints"]) != len(data["scores"]):
+        raise DataFormatError(
+            f"{source}: 'keypoints' has {len(data['keypoints'])} frames but 'scores' has {len(data['scores'])}"
+        )
+    keypoints, keypoint_people = _stack_people(data["keypoints"], "keypoints", source, (NUM_KEYPOINTS, 2))
+    scores, score_people = _stack_people(data["scores"], "scores", source, (NUM_KEYPOINTS,))
+    mismatch = np.flatnonzero(keypoint_people != score_people)
+    if mismatch.size:
+        frame = int(mismatch[0])
+        raise DataFormatError(
+            f"{source}: frame {frame} has {keypoint_people[frame]} people in 'keypoints' but {score_people[frame]} in 'scores'"
+        )
+    for field, array in (("keypoints", keypoints), ("scores", scores)):
+        if not np.isfinite(array).all():
+            frame = int(np.argwhere(~np.isfinite(array))[0][0])
+            raise DataFormatError(f"{source}: field '{field}' has NaN/inf values (first at frame {frame})")
+    keypoints, scores = select_main_signer(keypoints, scores)
+    start, end = _frame_bounds(data, source)
+    if not 0 <= start < (end if end is not None else len(keypoints)) <= len(keypoints):
+        raise DataFormatError(f"{source}: frame bounds start={start} end={end} do not fit {len(keypoints)} frames")
+    return PoseClip(keypoints, scores, start, end)
+
+
+def read_pose_file(path) -> PoseClip:
+    """Read an official `.pkl` or a native `.npz` pose file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: pose file not found")
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                data = {key: archive[key] for key in archive.files}
+        except Exception as error:
+            raise DataFormatError(f"{path}: not a readable .npz archive ({error})") from error
+        for key in ("start", "end"):
+            if key in data:
+                data[key] = int(data[key])
+        return pose_clip_from_dict(data, path)
+    try:
+        data = safe_load(path)
+    except (ValueError, OSError) as error:
+        raise DataFormatError(str(error)) from error
+    return pose_clip_from_dict(data, path)
+
+
+def write_pose_pkl(path, keypoints, scores, **extra):
+    """Write an official-layout pose pickle: lists of (1, 133, 2) / (1, 133) float32 arrays."""
+    data = {
+        "keypoints": [frame[None].astype(np.float32) for frame in np.asarray(keypoints)],
+        "scores": [frame[None].astype(np.float32) for frame in np.asarray(scores)],
+        **extra,
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        pickle.dump(data, handle, protocol=4)
+
+
+def write_pose_npz(path, keypoints, scores, **extra):
+    """Write a native pose archive: keypoints (T, 133, 2), scores (T, 133), optional start/end."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        path, keypoints=np.asarray(keypoints, np.float32), scores=np.asarray(scores, np.float32), **extra
+    )
+
+
+def resolve_pose_path(pose_dir, entry: LabelEntry) -> Path:
+    """Official rule: pose_dir / video_path with '.mp4' -> '.pkl' (or the label's explicit pose path).
+
+    The result must stay inside pose_dir; a native `.npz` twin is used when the `.pkl` is absent.
+    """
+    root = Path(os.path.abspath(pose_dir))
+    relative = entry.pose_path or (entry.video_path or entry.name).replace(".mp4", ".pkl")
+    if not relative.endswith(POSE_SUFFIXES):
+        relative += ".pkl"
+    path = Path(os.path.normpath(root / relative))  # lexical, so symlinked sub-folders stay usable
+    if not path.is_relative_to(root):
+        raise DataFormatError(f"sample '{entry.name}': pose path '{relative}' points outside the pose root {root}")
+    if not path.exists() and path.with_suffix(".npz").exists():
+        return path.with_suffix(".npz")
+    return path
+
+
+# ----------------------------------------------------------------------------- labels
+
+
+def _entry_from_official(name, record, source) -> LabelEntry:
+    if not isinstance(record, dict):
+        raise DataFormatError(f"{source}: sample '{name}' is a {type(record).__name__}, expected a dict")
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise DataFormatError(f"{source}: sample '{name}' field 'text' is empty or missing")
+    gloss = record.get("gloss", "") or ""
+    if isinstance(gloss, (list, tuple)):
+        gloss = " ".join(str(word) for word in gloss)
+    video_path = record.get("video_path") or f"{name}.mp4"
+    return LabelEntry(str(record.get("name", name)), text, gloss, str(video_path))
+
+
+def read_official_labels(path) -> list[LabelEntry]:
+    """Read a gzip-pickled official label file (name -> record), in the file's key order."""
+    try:
+        data = safe_load(path)
+    except (ValueError, OSError) as error:
+        raise DataFormatError(str(error)) from error
+    if not isinstance(data, dict):
+        raise DataFormatError(f"{path}: expected a dict name -> record, got {type(data).__name__}")
+    return [_entry_from_official(name, record, path) for name, record in data.items()]
+
+
+def read_csl_news_labels(path) -> list[LabelEntry]:
+    """Read CSL-News JSON labels: a list of {video, pose, text}."""
+    try:
+        records = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataFormatError(f"{path}: not a readable JSON label file ({error})") from error
+    if not isinstance(records, list):
+        raise DataFormatError(f"{path}: expected a JSON list of {{video, pose, text}}")
+    entries = []
+    for index, record in enumerate(records):
+        if not isinstance(record, dict) or not {"video", "pose", "text"} <= set(record):
+            raise DataFormatError(f"{path}: item {index} lacks one of the fields video, pose, text")
+        if not str(record["text"]).strip():
+            raise DataFormatError(f"{path}: item {index} ('{record['video']}') field 'text' is empty")
+        name = Path(record["video"]).stem
+        entries.append(LabelEntry(name, record["text"], "", record["video"], record["pose"]))
+    return entries
+
+
+def read_native_labels(path) -> list[LabelEntry]:
+    """Read JSON Lines labels: one {name, text, gloss?, video_path?, pose_path?} object per line."""
+    entries = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataFormatError(f"{path}: not a readable UTF-8 text file ({error})") from error
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataFormatError(f"{path}:{number}: invalid JSON ({error})") from error
+        if not isinstance(record, dict) or "name" not in record:
+            raise DataFormatError(f"{path}:{number}: expected a JSON object with field 'name'")
+        entries.append(_entry_from_official(record["name"], record, f"{path}:{number}"))
+        entries[-1].pose_path = record.get("pose_path", "")
+    return entries
+
+
+def read_labels(path) -> list[LabelEntry]:
+    """Read any supported label file: official gzip pickle, CSL-News JSON, or native JSONL."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: label file not found")
+    if path.suffix == ".jsonl":
+        entries = read_native_labels(path)
+    elif path.suffix == ".json":
+        entries = read_csl_news_labels(path)
+    else:
+        entries = read_official_labels(path)
+    if not entries:
+        raise DataFormatError(f"{path}: the label file holds no samples")
+    return entries
+
+
+def write_official_labels(path, entries: list[LabelEntry], gloss_as_list=True):
+    """Write an official gzip-pickled label file (gloss as a list of words, as CSL-Daily has it)."""
+    data = {
+        entry.name: {
+            "name": entry.name,
+            "gloss": entry.gloss.split() if gloss_as_list else entry.gloss,
+            "text": entry.text,
+            "video_path": entry.video_path,
+        }
+        for entry in entries
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wb") as handle:
+        pickle.dump(data, handle, protocol=4)
+
+
+def write_csl_news_labels(path, entries: list[LabelEntry]):
+    """Write CSL-News-style JSON labels."""
+    records = [{"video": entry.video_path, "pose": entry.pose_path, "text": entry.text} for entry in entries]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(records, ensure_ascii=False, indent=0), encoding="utf-8")
+
+
+def write_native_labels(path, entries: list[LabelEntry]):
+    """Write JSON Lines labels."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        for entry in entries:
+            record = {"name": entry.name, "text": entry.text, "gloss": entry.gloss, "video_path": entry.video_path}
+            if entry.pose_path:
+                record["pose_path"] = entry.pose_path
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")

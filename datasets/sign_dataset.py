@@ -1,0 +1,123 @@
+"""Samples and batches: label entries + pose files -> normalised part tensors -> padded batches.
+
+Data flows one way: label file -> `SignDataset` (one normalised clip per sample) -> `collate_samples`
+(pad by repeating the last frame, attention mask) -> model.
+"""
+import logging
+import random
+
+import torch
+from torch.utils.data import Dataset
+
+from datasets.formats import DataFormatError, LabelEntry, read_pose_file, resolve_pose_path
+from datasets.keypoints import PARTS, normalize_parts, sample_frame_indices
+
+logger = logging.getLogger(__name__)
+TASKS = ("SLT", "CSLR", "ISLR")
+SKIP_POLICIES = ("error", "skip")
+
+
+def target_text(entry: LabelEntry, task) -> str:
+    """What the model must generate: the gloss string for CSLR, the text otherwise."""
+    if task == "CSLR":
+        if not entry.gloss.strip():
+            raise DataFormatError(f"sample '{entry.name}': task CSLR needs a gloss, but field 'gloss' is empty")
+        return entry.gloss
+    return entry.text
+
+
+class SignDataset(Dataset):
+    """One sample = {name, parts: {part: float32 (T, V, 3)}, frame_numbers, target, text, gloss}.
+
+    Frames above `max_length` are randomly sub-sampled as officially, but from a generator seeded by
+    (seed, epoch, index) so runs, resumes and evaluations are reproducible. With skip_policy='skip' an
+    unreadable sample is logged and returned as None (the collate drops and counts it); the default
+    'error' raises. A broken sample is never replaced by another one.
+    """
+
+    def __init__(self, entries, pose_dir, task="SLT", max_length=256, seed=42, skip_policy="error"):
+        if task not in TASKS:
+            raise ValueError(f"unknown task '{task}'; expected one of {TASKS}")
+        if skip_policy not in SKIP_POLICIES:
+            raise ValueError(f"unknown skip policy '{skip_policy}'; expected one of {SKIP_POLICIES}")
+        self.entries = list(entries)
+        self.pose_dir = pose_dir
+        self.task = task
+        self.max_length = max_length
+        self.seed = seed
+        self.skip_policy = skip_policy
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.entries)
+
+    def __getitem__(self, index):
+        entry = self.entries[index]
+        try:
+            return self._load(entry, index)
+        except (DataFormatError, OSError, ValueError) as error:
+            if self.skip_policy == "error":
+                raise
+            logger.warning("skipping sample '%s': %s", entry.name, error)
+            return None
+
+    def _load(self, entry, index):
+        clip = read_pose_file(resolve_pose_path(self.pose_dir, entry))
+        end = clip.end if clip.end is not None else clip.num_frames
+        rng = random.Random(f"{self.seed}-{self.epoch}-{index}")
+        frame_numbers = clip.start + sample_frame_indices(end - clip.start, self.max_length, rng)  # (T,)
+        parts = normalize_parts(clip.keypoints[frame_numbers], clip.scores[frame_numbers])
+        return {
+            "name": entry.name,
+            "parts": {part: torch.from_numpy(values).float() for part, values in parts.items()},
+            "frame_numbers": frame_numbers,
+            "raw_keypoints": clip.keypoints[frame_numbers],  # (T, 133, 2), for the RGB branch
+            "raw_scores": clip.scores[frame_numbers],  # (T, 133)
+            "target": target_text(entry, self.task),
+            "text": entry.text,
+            "gloss": entry.gloss,
+            "video_path": entry.video_path,
+        }
+
+
+def pad_repeat_last(sequences) -> torch.Tensor:
+    """Pad a list of (T_i, ...) tensors to (B, T_max, ...) by repeating each one's last frame (official)."""
+    longest = max(len(sequence) for sequence in sequences)
+    padded = [
+        torch.cat([sequence, sequence[-1:].expand(longest - len(sequence), *sequence.shape[1:])])
+        for sequence in sequences
+    ]
+    return torch.stack(padded)
+
+
+def collate_samples(samples) -> dict:
+    """Batch samples: parts (B, T_max, V, 3) padded with the last frame, attention_mask (B, T_max) int64."""
+    skipped = sum(sample is None for sample in samples)
+    samples = [sample for sample in samples if sample is not None]
+    if not samples:
+        return {"names": [], "skipped": skipped}
+    lengths = torch.tensor([len(sample["parts"]["body"]) for sample in samples])
+    attention_mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).long()
+    return {
+        "names": [sample["name"] for sample in samples],
+        "parts": {part: pad_repeat_last([sample["parts"][part] for sample in samples]) for part in PARTS},
+        "attention_mask": attention_mask,
+        "lengths": lengths,
+        "targets": [sample["target"] for sample in samples],
+        "texts": [sample["text"] for sample in samples],
+        "glosses": [sample["gloss"] for sample in samples],
+        "samples": samples,
+        "skipped": skipped,
+    }
+
+
+def batch_to_device(batch, device) -> dict:
+    """Move the tensors the model needs to `device`."""
+    moved = dict(batch)
+    moved["parts"] = {part: values.to(device) for part, values in batch["parts"].items()}
+    moved["attention_mask"] = batch["attention_mask"].to(device)
+    return moved
+

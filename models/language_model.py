@@ -1,0 +1,109 @@
+"""Language model loading: any local MT5/T5 directory, or the embedded default built on the spot.
+
+mT5-Base (the paper's decoder) is a directory the user brings (`pretrained_weight/mt5-base` by
+official convention). A fresh machine has none, so the embedded default trains a SentencePiece
+model on the corpus texts, builds a small MT5 config, and saves both with `save_pretrained`; it is
+then loaded back through exactly the same `from_pretrained` path as mT5-Base.
+"""
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import sentencepiece as spm
+import torch
+from transformers import MT5Config, MT5ForConditionalGeneration, T5Tokenizer
+
+DEFAULT_LM_PATH = "pretrained_weight/mt5-base"
+PROMPT_TEMPLATE = "Translate sign language video to {lang}: "
+
+
+@dataclass
+class EmbeddedLMConfig:
+    """Size of the small LM built for the embedded default (mT5-Base: 768/12/12/2048, vocab 250112)."""
+
+    vocab_size: int = 1000
+    d_model: int = 256
+    d_kv: int = 32
+    d_ff: int = 512
+    num_layers: int = 2
+    num_decoder_layers: int = 2
+    num_heads: int = 4
+    dropout_rate: float = 0.1
+
+
+def load_language_model(lm_path):
+    """Load (MT5ForConditionalGeneration in float32, T5Tokenizer) from a local directory."""
+    lm_path = Path(lm_path)
+    if not (lm_path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"language model directory '{lm_path}' not found (no config.json). Put a local mT5 copy there "
+            f"(e.g. google/mt5-base downloaded on another machine) and pass --lm-path DIR, or build the "
+            f"embedded default with `python -m models.language_model --texts FILE --out DIR`."
+        )
+    model = MT5ForConditionalGeneration.from_pretrained(lm_path, dtype=torch.float32)
+    tokenizer = T5Tokenizer.from_pretrained(lm_path, legacy=False)
+    return model, tokenizer
+
+
+def train_sentencepiece(texts, out_dir, vocab_size) -> Path:
+    """Train a unigram SentencePiece model with T5's special ids (pad 0, eos 1, unk 2)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8", delete=False) as handle:
+        handle.write("\n".join(texts) + "\n")
+    spm.SentencePieceTrainer.train(
+        input=handle.name,
+        model_prefix=str(out_dir / "spiece"),
+        vocab_size=vocab_size,
+        model_type="unigram",
+        character_coverage=1.0,
+        pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+        hard_vocab_limit=False,
+        num_threads=1,
+        minloglevel=2,
+    )
+    Path(handle.name).unlink()
+    return out_dir / "spiece.model"
+
+
+def build_embedded_lm(texts, out_dir, config: EmbeddedLMConfig = EmbeddedLMConfig(), seed=0) -> Path:
+    """Build the embedded default LM from corpus texts and save it as a Hugging Face directory.
+
+    The prompts are added to the SentencePiece training text so that they tokenise without <unk>.
+    """
+    out_dir = Path(out_dir)
+    prompts = [PROMPT_TEMPLATE.format(lang=lang) for lang in ("English", "Chinese")]
+    train_sentencepiece(list(texts) + prompts * 10, out_dir, config.vocab_size)
+    tokenizer = T5Tokenizer.from_pretrained(out_dir, legacy=False, extra_ids=0)
+    mt5_config = MT5Config(
+        **{**asdict(config), "vocab_size": len(tokenizer)},
+        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+    )
+    torch.manual_seed(seed)
+    model = MT5ForConditionalGeneration(mt5_config)
+    # mT5-Base has an untied lm_head; MT5Config always ties, a distinct saved lm_head stays untied on load.
+    model.lm_head.weight = torch.nn.Parameter(model.shared.weight.detach().clone())
+    model.config.tie_word_embeddings = False
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    (out_dir / "embedded_lm.json").write_text(json.dumps(asdict(config), indent=2))
+    return out_dir
+
+
+def main():
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Build the embedded default language model from a text file.")
+    parser.add_argument("--texts", required=True, help="UTF-8 file, one training sentence per line")
+    parser.add_argument("--out", required=True, help="output directory (a Hugging Face MT5 directory)")
+    parser.add_argument("--vocab-size", type=int, default=EmbeddedLMConfig.vocab_size)
+    parser.add_argument("--d-model", type=int, default=EmbeddedLMConfig.d_model)
+    args = parser.parse_args()
+    texts = [line for line in Path(args.texts).read_text(encoding="utf-8").splitlines() if line.strip()]
+    config = EmbeddedLMConfig(vocab_size=args.vocab_size, d_model=args.d_model)
+    print(build_embedded_lm(texts, args.out, config))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Uni-Sign: pose encoder + prompt + mT5, one generative objective for every stage and task.
+
+Encoder input = [embed(prompt tokens) ; pose features], fed to MT5ForConditionalGeneration as
+`inputs_embeds`; the target text (sentence for SLT, gloss string for CSLR, word for ISLR) is learned
+with label-smoothed token cross-entropy and produced by beam search.
+"""
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.language_model import PROMPT_TEMPLATE, load_language_model
+from models.pose_encoder import PoseEncoder, PoseEncoderConfig
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class UniSignConfig:
+    """Task-independent model settings (official defaults)."""
+
+    lang: str = "Chinese"  # prompt language: "Chinese" for CSL datasets, else "English"
+    label_smoothing: float = 0.2
+    max_target_tokens: int = 50
+    num_beams: int = 4
+    max_new_tokens: int = 100
+    pose: PoseEncoderConfig = field(default_factory=PoseEncoderConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "UniSignConfig":
+        values = dict(values)
+        pose = PoseEncoderConfig(**{key: tuple(v) if isinstance(v, list) else v for key, v in values.pop("pose").items()})
+        return cls(pose=pose, **values)
+
+
+@dataclass
+class UniSignOutput:
+    loss: torch.Tensor  # label-smoothed token-mean cross-entropy
+    logits: torch.Tensor  # (B, L, vocab)
+    labels: torch.Tensor  # (B, L), IGNORE_INDEX at padding
+
+
+class UniSign(nn.Module):
+    def __init__(self, config: UniSignConfig, mt5_model, tokenizer):
+        super().__init__()
+        self.config = config
+        config.pose.output_dim = mt5_model.config.d_model
+        self.pose_encoder = PoseEncoder(config.pose)
+        self.mt5_model = mt5_model
+        self.tokenizer = tokenizer
+        prompt = tokenizer([PROMPT_TEMPLATE.format(lang=config.lang)], return_tensors="pt").input_ids[0]
+        self.register_buffer("prompt_ids", prompt, persistent=False)  # (P,), ends with </s>
+
+    @classmethod
+    def from_lm_path(cls, config: UniSignConfig, lm_path) -> "UniSign":
+        mt5_model, tokenizer = load_language_model(lm_path)
+        return cls(config, mt5_model, tokenizer)
+
+    def encoder_inputs(self, parts, frame_mask, rgb=None):
+        """parts[p]: (B, T, V, 3), frame_mask: (B, T) -> inputs_embeds (B, P+T, D), attention_mask (B, P+T)."""
+        pose_embeds = self.pose_encoder(parts, frame_mask, rgb)  # (B, T, D)
+        batch = pose_embeds.shape[0]
+        prompt_embeds = self.mt5_model.get_input_embeddings()(self.prompt_ids)  # (P, D)
+        prompt_embeds = prompt_embeds.unsqueeze(0).expand(batch, -1, -1).to(pose_embeds.dtype)
+        prompt_mask = torch.ones(batch, len(self.prompt_ids), dtype=frame_mask.dtype, device=frame_mask.device)
+        inputs_embeds = torch.cat([prompt_embeds, pose_embeds], dim=1)
+        attention_mask = torch.cat([prompt_mask, frame_mask], dim=1)
+        return inputs_embeds, attention_mask
+
+    def tokenize_targets(self, texts) -> torch.Tensor:
+        """Target ids (B, L<=50, ending with </s>), padding -> IGNORE_INDEX."""
+        encoded = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.config.max_target_tokens, return_tensors="pt"
+        )
+        labels = encoded.input_ids.masked_fill(encoded.attention_mask == 0, IGNORE_INDEX)
+        return labels.to(self.prompt_ids.device)
+
+    def forward(self, parts, frame_mask, target_texts, rgb=None) -> UniSignOutput:
+        inputs_embeds, attention_mask = self.encoder_inputs(parts, frame_mask, rgb)
+        labels = self.tokenize_targets(target_texts)
+        logits = self.mt5_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            decoder_input_ids=self.mt5_model._shift_right(labels),
+        ).logits  # (B, L, vocab)
+        loss = F.cross_entropy(
+            logits.float().flatten(0, 1), labels.flatten(),
+            ignore_index=IGNORE_INDEX, label_smoothing=self.config.label_smoothing,
+        )
+        return UniSignOutput(loss, logits, labels)
+
+    @torch.no_grad()
+    def generate(self, parts, frame_mask, rgb=None, num_beams=None, max_new_tokens=None, num_return_sequences=1):
+        """Beam search -> list of B strings, or B lists of (text, score) when num_return_sequences > 1."""
+        inputs_embeds, attention_mask = self.encoder_inputs(parts, frame_mask, rgb)
+        num_beams = max(num_beams or self.config.num_beams, num_return_sequences)
+        output = self.mt5_model.generate(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            max_new_tokens=max_new_tokens or self.config.max_new_tokens,
+            num_beams=num_beams,
+            num_return_sequences=num_return_sequences,
+            do_sample=False,
+            return_dict_in_generate=True,
+            output_scores=num_return_sequences > 1,
+        )
+        texts = self.tokenizer.batch_decode(output.sequences, skip_special_tokens=True)
+        if num_return_sequences == 1:
+            return texts
+        scores = output.sequences_scores.tolist()
+        ranked = list(zip(texts, scores))
+        return [ranked[i : i + num_return_sequences] for i in range(0, len(ranked), num_return_sequences)]
+
+    @torch.no_grad()
+    def score_candidates(self, parts, frame_mask, candidates, rgb=None, chunk_size=512) -> torch.Tensor:
+        """Closed-set ranking: summed log-likelihood of every candidate text for every sample -> (B, C).
+
+        The encoder runs once; the decoder scores candidates in chunks of `chunk_size` (sample, candidate) pairs.
+        """
+        inputs_embeds, attention_mask = self.encoder_inputs(parts, frame_mask, rgb)
+        encoder_states = self.mt5_model.get_encoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask)[0]
+        labels = self.tokenize_targets(candidates)  # (C, L)
+        batch, num_candidates = encoder_states.shape[0], labels.shape[0]
+        pairs = torch.cartesian_prod(torch.arange(batch), torch.arange(num_candidates))  # (B*C, 2)
+        scores = torch.empty(batch * num_candidates, device=encoder_states.device)
+        for start in range(0, len(pairs), chunk_size):
+            sample_ids, candidate_ids = pairs[start : start + chunk_size].T
+            chunk_labels = labels[candidate_ids]
+            logits = self.mt5_model(
+                encoder_outputs=(encoder_states[sample_ids],),
+                attention_mask=attention_mask[sample_ids],
+                decoder_input_ids=self.mt5_model._shift_right(chunk_labels),
+            ).logits
+            log_probs = logits.float().log_softmax(-1)
+            token_scores = log_probs.gather(-1, chunk_labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            scores[start : start + len(sample_ids)] = (token_scores * (chunk_labels != IGNORE_INDEX)).sum(-1)
+        return scores.view(batch, num_candidates)
