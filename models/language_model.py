@@ -83,7 +83,9 @@ def build_embedded_lm(texts, out_dir, config: EmbeddedLMConfig = EmbeddedLMConfi
     torch.manual_seed(seed)
     model = MT5ForConditionalGeneration(mt5_config)
     # mT5-Base has an untied lm_head; MT5Config always ties, a distinct saved lm_head stays untied on load.
-    model.lm_head.weight = torch.nn.Parameter(model.shared.weight.detach().clone())
+    # Scaled by d_model^-0.5 so that an untrained model starts with unit-scale logits.
+    lm_head = torch.randn_like(model.shared.weight) * config.d_model ** -0.5
+    model.lm_head.weight = torch.nn.Parameter(lm_head)
     model.config.tie_word_embeddings = False
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

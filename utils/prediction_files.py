@@ -161,6 +161,12 @@ def score_files(pred_path: str | Path, ref_path: str | Path, task: str,
     if symmetric_punct and not char_level:
         raise ValueError("symmetric_punct is part of the char_level post-processing")
     _, hyps, refs = pair_predictions(pred_path, ref_path)
+    return score_texts(hyps, refs, task, char_level, symmetric_punct)
+
+
+def score_texts(hyps: list[str], refs: list[str], task: str,
+                char_level: bool = False, symmetric_punct: bool = False) -> dict:
+    """The task's metrics on paired texts (see `score_files`); always includes `n`."""
     if char_level:
         processed = [csl_daily_postprocess(h, r, symmetric_punct) for h, r in zip(hyps, refs)]
         hyps, refs = [h for h, _ in processed], [r for _, r in processed]
