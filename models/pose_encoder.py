@@ -74,27 +74,27 @@ class PoseEncoder(nn.Module):
         self.apply(trunc_normal_init)
         self.hand_fusion = None  # set by UniSign when the RGB branch is on
 
-    def spatial_features(self, parts, frame_mask):
-        """Per part: Linear + spatial GCN. parts[p]: (B, T, V, 3) -> {p: (B, C, T, V)}."""
+    def spatial_features(self, parts):
+        """Per part: Linear + spatial GCN (kernel 1: frames do not mix). parts[p]: (B, T, V, 3) -> {p: (B, C, T, V)}."""
         features = {}
         hands = [part for part in ("left", "right") if part in self.parts]
         if self.config.batch_hands and len(hands) == 2:
             both = torch.cat([parts["left"], parts["right"]], dim=0)  # (2B, T, 21, 3)
-            left, right = self._spatial(both, "right", torch.cat([frame_mask, frame_mask])).chunk(2, dim=0)
+            left, right = self._spatial(both, "right").chunk(2, dim=0)
             features.update(left=left, right=right)
         for part in self.parts:
             if part not in features:
-                features[part] = self._spatial(parts[part], part, frame_mask)
+                features[part] = self._spatial(parts[part], part)
         return features
 
-    def _spatial(self, points, part, frame_mask):
+    def _spatial(self, points, part):
         x = self.proj_linear[part](points).permute(0, 3, 1, 2)  # (B, T, V, 3) -> (B, C0, T, V)
-        return self.gcn_modules[part](x, frame_mask)
+        return self.gcn_modules[part](x)
 
     def forward(self, parts, frame_mask, rgb=None):
         """parts[p]: (B, T, V_p, 3); frame_mask: (B, T) 1 for real frames -> (B, T, output_dim)."""
         temporal_mask = frame_mask if self.config.batch_independent else None
-        features = self.spatial_features(parts, temporal_mask)
+        features = self.spatial_features(parts)
         if rgb is not None and self.hand_fusion is not None:
             features = self.hand_fusion(features, rgb)
         pooled = []

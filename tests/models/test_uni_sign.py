@@ -1,0 +1,90 @@
+"""The composed Uni-Sign model: prompt + pose features into MT5, one generative objective."""
+import torch
+import torch.nn.functional as F
+
+from conftest import random_parts
+from models.uni_sign import IGNORE_INDEX
+
+
+def test_encoder_input_is_prompt_then_frames(tiny_model):
+    parts, mask = random_parts(2, 9)
+    mask[1, 6:] = 0  # the second clip has 6 real frames
+    embeds, attention = tiny_model.encoder_inputs(parts, mask)
+    prompt_length = len(tiny_model.prompt_ids)
+    assert tiny_model.prompt_ids[-1].item() == tiny_model.tokenizer.eos_token_id  # the prompt ends with </s>
+    assert embeds.shape == (2, prompt_length + 9, tiny_model.mt5_model.config.d_model)
+    assert attention[:, :prompt_length].all()
+    assert attention[1, prompt_length + 6:].sum() == 0  # padded frames are masked out of the LM
+
+
+def test_padded_frames_never_reach_the_language_model(tiny_model):
+    tiny_model.eval()
+    parts, mask = random_parts(1, 8)
+    mask[0, 5:] = 0
+    loss = tiny_model(parts, mask, ["hello"]).loss
+    changed = {name: values.clone() for name, values in parts.items()}
+    original_embeds, _ = tiny_model.encoder_inputs(parts, mask)
+    # Change what the LM sees at padded positions only (after the pose encoder).
+    original_encoder = tiny_model.pose_encoder.forward
+
+    def noisy_padding(*args, **kwargs):
+        features = original_encoder(*args, **kwargs)
+        return torch.cat([features[:, :5], torch.randn_like(features[:, 5:]) * 100], dim=1)
+
+    tiny_model.pose_encoder.forward = noisy_padding
+    torch.testing.assert_close(tiny_model(changed, mask, ["hello"]).loss, loss)
+
+
+def test_loss_is_label_smoothed_token_mean(tiny_model):
+    parts, mask = random_parts(2, 5)
+    output = tiny_model(parts, mask, ["hello world", "go"])
+    assert output.labels.shape[0] == 2 and (output.labels == IGNORE_INDEX).any()
+    expected = F.cross_entropy(output.logits.flatten(0, 1), output.labels.flatten(), ignore_index=IGNORE_INDEX,
+                               label_smoothing=0.2)
+    torch.testing.assert_close(output.loss, expected)
+
+
+def test_targets_are_truncated_to_50_tokens_ending_with_eos(tiny_model):
+    labels = tiny_model.tokenize_targets(["store " * 80])
+    assert labels.shape[1] == 50 and labels[0, -1].item() == tiny_model.tokenizer.eos_token_id
+
+
+def test_generation_is_deterministic(tiny_model):
+    tiny_model.eval()
+    parts, mask = random_parts(2, 6)
+    first = tiny_model.generate(parts, mask, max_new_tokens=8)
+    assert first == tiny_model.generate(parts, mask, max_new_tokens=8)
+    assert len(first) == 2 and all(isinstance(text, str) for text in first)
+
+
+def test_k_best_and_closed_set_ranking(tiny_model):
+    tiny_model.eval()
+    parts, mask = random_parts(2, 6)
+    ranked = tiny_model.generate(parts, mask, max_new_tokens=5, num_return_sequences=3)
+    assert len(ranked) == 2 and len(ranked[0]) == 3
+    scores = [score for _, score in ranked[0]]
+    assert scores == sorted(scores, reverse=True)
+    candidates = ["hello", "world", "store"]
+    table = tiny_model.score_candidates(parts, mask, candidates, chunk_size=2)
+    assert table.shape == (2, 3) and (table < 0).all()
+    labels = tiny_model.tokenize_targets(["world"])
+    logits = tiny_model.mt5_model(inputs_embeds=tiny_model.encoder_inputs(parts, mask)[0][:1],
+                                  decoder_input_ids=tiny_model.mt5_model._shift_right(labels)).logits
+    expected = logits.log_softmax(-1).gather(-1, labels.unsqueeze(-1)).sum()
+    torch.testing.assert_close(table[0, 1], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_few_steps_reduce_the_loss(tiny_model):
+    torch.manual_seed(0)
+    parts, mask = random_parts(4, 6)
+    targets = ["hello world", "go", "store", "hello"]
+    optimizer = torch.optim.AdamW(tiny_model.parameters(), lr=3e-3)
+    tiny_model.train()
+    losses = []
+    for _ in range(15):
+        loss = tiny_model(parts, mask, targets).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
