@@ -110,6 +110,7 @@ def _stack_people(frames, field, source, trailing):
 
 
 def _is_frame_sequence(value) -> bool:
+    """True for a list/tuple of frames or an array with a frame axis."""
     return isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim > 0)
 
 
@@ -146,7 +147,8 @@ def pose_clip_from_dict(data, source) -> PoseClip:
     if mismatch.size:
         frame = int(mismatch[0])
         raise DataFormatError(
-            f"{source}: frame {frame} has {keypoint_people[frame]} people in 'keypoints' but {score_people[frame]} in 'scores'"
+            f"{source}: frame {frame} has {keypoint_people[frame]} people in 'keypoints' "
+            f"but {score_people[frame]} in 'scores'"
         )
     for field, array in (("keypoints", keypoints), ("scores", scores)):
         if not np.isfinite(array).all():
@@ -313,8 +315,8 @@ def write_official_labels(path, entries: list[LabelEntry], gloss_as_list=True):
         for entry in entries
     }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wb") as handle:
-        pickle.dump(data, handle, protocol=4)
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as handle:
+        pickle.dump(data, handle, protocol=4)  # mtime=0: same content, same bytes
 
 
 def write_csl_news_labels(path, entries: list[LabelEntry]):

@@ -23,6 +23,8 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.numeric", "_frombuffer"),
     ("builtins", "set"),
     ("builtins", "frozenset"),
+    ("__builtin__", "set"),  # protocol <= 2 writes builtins under their Python 2 name
+    ("__builtin__", "frozenset"),
     ("collections", "OrderedDict"),
     ("_codecs", "encode"),  # numpy pickles written by Python 2 era code encode bytes this way
 }

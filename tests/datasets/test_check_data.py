@@ -55,7 +55,8 @@ class _Evil:
 
 
 def test_clean_dataset_exits_0(tmp_path):
-    labels, pose_dir = _dataset(tmp_path, {"a": _pose(3), "b": _pose(5, seed=1), "c": {**_pose(8, seed=2), "start": 2, "end": 6}})
+    poses = {"a": _pose(3), "b": _pose(5, seed=1), "c": {**_pose(8, seed=2), "start": 2, "end": 6}}
+    labels, pose_dir = _dataset(tmp_path, poses)
     result = _run_cli(labels, pose_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK: no problems found" in result.stdout
@@ -120,7 +121,7 @@ def test_each_problem_kind_is_reported(tmp_path):
         assert by_kind[kind].file == str(pose_dir / f"{name}.pkl"), kind
     assert by_kind["nan"].field == "keypoints" and "frame 2" in by_kind["nan"].message
     assert by_kind["score-range"].field == "scores"
-    assert "refusing to unpickle" in by_kind["unsafe"].message
+    assert "refusing to unpickle" in by_kind["unsafe-pickle"].message
     assert by_kind["empty-text"].file == str(labels) and "'notext'" in by_kind["empty-text"].message
     assert by_kind["outside-root"].field == "video_path" and "../../etc/x.pkl" in by_kind["outside-root"].message
     assert not (tmp_path / "executed").exists()
@@ -149,7 +150,8 @@ def test_notes_do_not_fail_the_check(tmp_path):
     unconfident_outside = _pose(seed=2)
     unconfident_outside["keypoints"][1][0, 15] = (0.5, 1.6)  # an ankle below the frame...
     unconfident_outside["scores"][1][0, 15] = 0.1  # ...that the extractor was not sure about
-    labels, pose_dir = _dataset(tmp_path, {"multi": multi, "long": _pose(frames=9), "above": above_one, "low": unconfident_outside})
+    poses = {"multi": multi, "long": _pose(frames=9), "above": above_one, "low": unconfident_outside}
+    labels, pose_dir = _dataset(tmp_path, poses)
     report = check_dataset(labels, pose_dir, max_length=8)
     assert report.clean and report.ok == 4
     assert report.multi_person_frames == 5
@@ -217,3 +219,10 @@ def test_real_label_file_without_poses_reports_missing_poses(shared_dir, tmp_pat
     assert report.samples == 1077 and report.ok == 0
     assert {issue.kind for issue in report.problems} == {"missing-pose"}
     assert len(report.text_chars) == 1077
+
+
+def test_missing_pose_directory_is_one_problem(tmp_path):
+    labels, _ = _dataset(tmp_path, {"a": None, "b": None})
+    report = check_dataset(labels, tmp_path / "no-such-dir")
+    assert [issue.kind for issue in report.problems] == ["missing-pose-dir"]
+    assert (report.samples, report.ok) == (2, 0)

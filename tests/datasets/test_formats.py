@@ -375,7 +375,11 @@ def _official_dataset(root):
     """Official layout with a multi-person clip, start/end bounds and a sub-folder."""
     two = _official_pose(frames=3, people=2, seed=1)
     two["scores"][1][0] *= 0.1  # person 0 is the bystander in frame 1
-    clips = {"S000020_P0000_T00": {**_official_pose(seed=2), "start": 1, "end": 3}, "00295": two, "clip-3": _official_pose(seed=3)}
+    clips = {
+        "S000020_P0000_T00": {**_official_pose(seed=2), "start": 1, "end": 3},
+        "00295": two,
+        "clip-3": _official_pose(seed=3),
+    }
     for entry in ENTRIES:
         (root / "poses" / entry.video_path).parent.mkdir(parents=True, exist_ok=True)
         _write_pickle(root / "poses" / entry.video_path.replace(".mp4", ".pkl"), clips[entry.name])

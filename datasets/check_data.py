@@ -1,0 +1,383 @@
+"""Validate a label file against its pose directory before training.
+
+    python -m datasets.check_data --labels LABEL_FILE --pose-dir DIR [--max-length 256]
+
+Any supported label format is accepted (official gzip pickle, CSL-News .json, native .jsonl). Every sample
+is checked: the label parses and has a text, its name is unique, its paths stay inside their root, its
+pose file exists, is a safe pickle (unsafe ones are reported, never executed) or a readable .npz, has the
+expected shapes, no NaN, at least one frame, coordinates in [0, 1] and non-negative scores.
+Notes (not errors): clips longer than --max-length (they are randomly sub-sampled), frames holding several
+people (the main signer is chosen), and scores above 1 (RTMPose emits them; the normalisation clips them).
+
+Prints a summary table, then one line per problem `FILE: FIELD: what is wrong`; exits 0 when there is no
+problem and 1 otherwise. `check_dataset` returns the same information as a `Report` for tests and scripts.
+"""
+import argparse
+import json
+import os
+import re
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from tqdm import tqdm
+
+from datasets.formats import (
+    DataFormatError,
+    PoseClip,
+    _entry_from_official,
+    pose_clip_from_dict,
+    read_pose_file,
+    resolve_pose_path,
+)
+from datasets.keypoints import SCORE_THRESHOLD
+from utils.safe_pickle import UnsafePickleError, safe_load
+
+COORDINATE_TOLERANCE = 0.05  # confident points may sit slightly outside the frame
+PROGRESS_MIN_SAMPLES = 500  # show a progress bar from this many samples on
+
+
+@dataclass
+class Issue:
+    """One problem or note: the file it concerns, the field, its kind and a readable message."""
+
+    file: str
+    field: str
+    kind: str
+    message: str
+
+    def line(self) -> str:
+        return f"{self.file}: {self.field}: {self.message}"
+
+
+@dataclass
+class Report:
+    """Everything check_dataset found; `problems` empty means the data set is clean."""
+
+    labels: str
+    pose_dir: str
+    max_length: int
+    samples: int = 0
+    problems: list[Issue] = field(default_factory=list)
+    notes: list[Issue] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)  # frames used per readable clip (end - start)
+    text_chars: list[int] = field(default_factory=list)
+    text_words: list[int] = field(default_factory=list)
+    multi_person_frames: int = 0
+    bad_samples: set[int] = field(default_factory=set)  # indices of samples with at least one problem
+
+    @property
+    def ok(self) -> int:
+        return self.samples - len(self.bad_samples)
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems
+
+    def problem(self, index, file, field_name, kind, message):
+        self.problems.append(Issue(str(file), field_name, kind, message))
+        if index is not None:
+            self.bad_samples.add(index)
+
+    def note(self, file, field_name, kind, message):
+        self.notes.append(Issue(str(file), field_name, kind, message))
+
+
+# ----------------------------------------------------------------------------- label records
+
+
+def _parse_record(name, record, where):
+    """(sample name, LabelEntry or the DataFormatError the official record parser raised); `where` prefixes errors."""
+    try:
+        entry = _entry_from_official(name, record, where)
+    except DataFormatError as error:
+        return name, error
+    entry.pose_path = str(record.get("pose_path") or "")
+    return entry.name, entry
+
+
+def _official_records(path):
+    try:
+        data = safe_load(path)
+    except (ValueError, OSError) as error:
+        raise DataFormatError(str(error)) from error
+    if not isinstance(data, dict):
+        raise DataFormatError(f"{path}: expected a dict name -> record, got {type(data).__name__}")
+    return [_parse_record(str(name), record, path) for name, record in data.items()]
+
+
+def _csl_news_records(path):
+    try:
+        records = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataFormatError(f"{path}: not a readable JSON label file ({error})") from error
+    if not isinstance(records, list):
+        raise DataFormatError(f"{path}: expected a JSON list of {{video, pose, text}}")
+    parsed = []
+    for index, record in enumerate(records):
+        if not isinstance(record, dict) or not {"video", "pose", "text"} <= set(record):
+            parsed.append((f"item {index}", DataFormatError(f"item {index} lacks one of the fields video, pose, text")))
+            continue
+        native = {"text": record["text"], "video_path": str(record["video"]), "pose_path": record["pose"]}
+        parsed.append(_parse_record(Path(str(record["video"])).stem, native, f"item {index}"))
+    return parsed
+
+
+def _native_records(path):
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataFormatError(f"{path}: not a readable UTF-8 text file ({error})") from error
+    parsed = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            parsed.append((f"line {number}", DataFormatError(f"line {number}: invalid JSON ({error})")))
+            continue
+        if not isinstance(record, dict) or "name" not in record:
+            error = DataFormatError(f"line {number}: expected a JSON object with field 'name'")
+            parsed.append((f"line {number}", error))
+            continue
+        parsed.append(_parse_record(str(record["name"]), record, f"line {number}"))
+    return parsed
+
+
+def label_records(path):
+    """Parse a label file record by record, keeping going after a bad record.
+
+    Returns [(sample name, LabelEntry or DataFormatError)]; raises DataFormatError when the file as a
+    whole cannot be read. The format is chosen as formats.read_labels chooses it (by suffix).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: label file not found")
+    if path.suffix == ".jsonl":
+        return _native_records(path)
+    if path.suffix == ".json":
+        return _csl_news_records(path)
+    return _official_records(path)
+
+
+# ----------------------------------------------------------------------------- pose checks
+
+
+def _strip_source(message, source):
+    """Drop the leading '<file>: ' that formats.py errors carry (the report names the file itself)."""
+    return message.removeprefix(f"{source}: ")
+
+
+def _field_of(message, default):
+    found = re.search(r"field '(\w+)'", message)
+    return found.group(1) if found else default
+
+
+def _pose_error_kind(message):
+    """Classify a formats.DataFormatError raised while reading a pose file."""
+    for needle, kind in (
+        ("not a readable", "corrupt-file"),
+        ("NaN", "nan"),
+        ("has no frames", "zero-frames"),
+        ("frame bounds", "bad-bounds"),
+    ):
+        if needle in message:
+            return kind
+    return "bad-shape"
+
+
+def _load_pose(path):
+    """Read one pose file; returns (PoseClip, number of frames holding several people)."""
+    if path.suffix != ".pkl":
+        return read_pose_file(path), 0
+    data = safe_load(path)
+    clip = pose_clip_from_dict(data, path)
+    multi = sum(np.ndim(frame) == 3 and len(frame) > 1 for frame in data["keypoints"])
+    return clip, int(multi)
+
+
+def _value_issues(clip: PoseClip):
+    """(field, kind, message) for coordinates outside the frame and negative scores."""
+    coordinates = clip.keypoints[clip.scores > SCORE_THRESHOLD]  # (N, 2) confident points
+    outside = ((coordinates < -COORDINATE_TOLERANCE) | (coordinates > 1 + COORDINATE_TOLERANCE)).any(axis=1)
+    if outside.any():
+        values = coordinates[outside]
+        yield (
+            "keypoints",
+            "coordinate-range",
+            f"{int(outside.sum())} confident points lie outside [0, 1] (values {values.min():.3g} to "
+            f"{values.max():.3g}); keypoints must be x/width, y/height",
+        )
+    if (clip.scores < 0).any():
+        negative = int((clip.scores < 0).sum())
+        yield "scores", "score-range", f"{negative} scores are negative (min {clip.scores.min():.3g})"
+
+
+def _read_or_report(report, index, shown, path):
+    """Read one pose file as (PoseClip, multi-person frames); on failure record the problem and return None."""
+    try:
+        return _load_pose(path)
+    except UnsafePickleError as error:
+        report.problem(index, shown, "pickle", "unsafe-pickle", _strip_source(str(error), path) + " (not executed)")
+    except DataFormatError as error:
+        message = _strip_source(str(error), path)
+        kind = _pose_error_kind(message)
+        report.problem(index, shown, _field_of(message, "start/end" if kind == "bad-bounds" else "pose"), kind, message)
+    except (ValueError, OSError) as error:  # safe_load: truncated or corrupt pickle / gzip
+        report.problem(index, shown, "pickle", "corrupt-file", _strip_source(str(error), path))
+    return None
+
+
+def _check_pose(report, index, entry, pose_dir):
+    """Check the pose file of one parsed label entry and record its statistics."""
+    path_field = "pose_path" if entry.pose_path else "video_path"
+    try:
+        path = resolve_pose_path(pose_dir, entry)
+    except DataFormatError as error:
+        report.problem(index, report.labels, path_field, "outside-root", str(error))
+        return
+    shown = Path(pose_dir) / path.relative_to(os.path.abspath(pose_dir))
+    if not path.is_file():
+        report.problem(index, shown, path_field, "missing-pose", f"pose file not found for sample '{entry.name}'")
+        return
+    loaded = _read_or_report(report, index, shown, path)
+    if loaded is None:
+        return
+    clip, multi = loaded
+    for field_name, kind, message in _value_issues(clip):
+        report.problem(index, shown, field_name, kind, message)
+    _record_pose_stats(report, shown, clip, multi)
+
+
+def _record_pose_stats(report, shown, clip, multi):
+    """Frame count, and the notes: long clip, multi-person frames, scores above 1."""
+    used = (clip.end if clip.end is not None else clip.num_frames) - clip.start
+    report.frames.append(used)
+    if used > report.max_length:
+        report.note(shown, "keypoints", "long-clip", f"{used} frames, randomly sub-sampled to {report.max_length}")
+    if multi:
+        report.multi_person_frames += multi
+        report.note(shown, "keypoints", "multi-person", f"{multi} of {clip.num_frames} frames hold several people")
+    above = int((clip.scores > 1).sum())
+    if above:
+        report.note(shown, "scores", "score-above-1", f"{above} scores above 1 (the normalisation clips them to 1)")
+
+
+def _outside_root(relative) -> bool:
+    """True when a relative path from a label is absolute or climbs out of its root with '..'."""
+    path = PurePosixPath(relative.replace("\\", "/"))
+    return path.is_absolute() or os.path.normpath(path).startswith("..")
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def _check_label(report, index, entry):
+    """Label-level checks of one parsed entry: text statistics and a video path that stays in its root."""
+    report.text_chars.append(len(entry.text))
+    report.text_words.append(len(entry.text.split()))
+    if entry.pose_path and _outside_root(entry.video_path):
+        report.problem(
+            index, report.labels, "video_path", "outside-root",
+            f"sample '{entry.name}': video path '{entry.video_path}' points outside the video root",
+        )
+
+
+def _check_duplicates(report, records):
+    """One problem per sample name used more than once; every copy counts as a bad sample."""
+    positions = defaultdict(list)
+    for index, (name, _) in enumerate(records):
+        positions[name].append(index)
+    for name, indices in positions.items():
+        if len(indices) > 1:
+            message = f"sample name '{name}' appears {len(indices)} times"
+            report.problem(indices[0], report.labels, "name", "duplicate-name", message)
+            report.bad_samples.update(indices)
+
+
+def _check_samples(report, records, pose_dir):
+    """Per-sample checks: label record, then (when the pose directory exists) its pose file."""
+    poses_present = Path(pose_dir).is_dir()
+    if not poses_present:
+        report.problem(None, pose_dir, "pose_dir", "missing-pose-dir", "pose directory not found; pose files not checked")
+    progress = tqdm(records, desc="checking", unit="sample", disable=len(records) < PROGRESS_MIN_SAMPLES)
+    for index, (_, entry) in enumerate(progress):
+        if isinstance(entry, DataFormatError):
+            message = _strip_source(str(entry), report.labels)
+            kind = "empty-text" if "'text'" in message else "bad-record"
+            report.problem(index, report.labels, _field_of(message, "record"), kind, message)
+            continue
+        _check_label(report, index, entry)
+        if poses_present:
+            _check_pose(report, index, entry, pose_dir)
+        else:
+            report.bad_samples.add(index)
+
+
+def check_dataset(labels_path, pose_dir, max_length=256) -> Report:
+    """Check every sample of `labels_path` against `pose_dir`; see the module docstring."""
+    report = Report(str(Path(labels_path)), str(pose_dir), max_length)
+    try:
+        records = label_records(labels_path)
+    except DataFormatError as error:
+        report.problem(None, report.labels, "labels", "unreadable-labels", _strip_source(str(error), report.labels))
+        return report
+    report.samples = len(records)
+    if not records:
+        report.problem(None, report.labels, "labels", "no-samples", "the label file holds no samples")
+    _check_duplicates(report, records)
+    _check_samples(report, records, pose_dir)
+    return report
+
+
+def _stats(values):
+    """'min / mean / max' of a list of counts."""
+    if not values:
+        return "-"
+    return f"{min(values)} / {np.mean(values):.1f} / {max(values)}"
+
+
+def format_summary(report: Report) -> str:
+    """The summary table printed by the command line."""
+    kinds = Counter(issue.kind for issue in report.problems)
+    notes = Counter(issue.kind for issue in report.notes)
+    rows = [
+        ("labels", report.labels),
+        ("pose dir", report.pose_dir),
+        ("samples", report.samples),
+        ("ok", report.ok),
+        ("problems", len(report.problems)),
+        *((f"  {kind}", count) for kind, count in sorted(kinds.items())),
+        ("frames min / mean / max", _stats(report.frames)),
+        (f"clips > max_length {report.max_length} (note)", notes["long-clip"]),
+        ("text chars min / mean / max", _stats(report.text_chars)),
+        ("text words min / mean / max", _stats(report.text_words)),
+        ("multi-person frames (note)", f"{report.multi_person_frames} in {notes['multi-person']} files"),
+        ("files with scores > 1 (note)", notes["score-above-1"]),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m datasets.check_data", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--labels", required=True, help="label file (official gzip pickle, CSL-News .json or .jsonl)")
+    parser.add_argument("--pose-dir", required=True, help="folder the label paths are relative to")
+    parser.add_argument("--max-length", type=int, default=256, help="frames per clip before sub-sampling (a note)")
+    args = parser.parse_args(argv)
+    report = check_dataset(args.labels, args.pose_dir, args.max_length)
+    print(format_summary(report))
+    if report.clean:
+        print("OK: no problems found")
+        return 0
+    print(f"\n{len(report.problems)} problem(s):")
+    for issue in report.problems:
+        print(issue.line())
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
