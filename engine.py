@@ -7,6 +7,7 @@ dev evaluation with beam search and the mean-over-batches label-smoothed loss.
 import json
 import math
 import time
+from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
@@ -90,13 +91,25 @@ def train_one_epoch(model, loader, optimizer, scheduler, epoch, args, state, log
     }
 
 
-@torch.no_grad()
-def evaluate(model, loader, task, output_dir=None, split="dev", char_level=False, symmetric_punct=False,
-             num_beams=4, max_new_tokens=100, progress=True):
-    """Loss (mean over batches, as official) + beam-search predictions + the task's metrics.
+@dataclass
+class EvalResult:
+    metrics: dict
+    names: list
+    predictions: list  # post-processed as scored
+    references: list
 
-    Writes `<split>_pres.txt`, `<split>_refs.txt` and `<split>_metrics.json` when output_dir is given.
-    """
+    def save(self, output_dir, split):
+        """Write `<split>_pres.txt`, `<split>_refs.txt` (official format) and `<split>_metrics.json`."""
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_predictions(output_dir / f"{split}_pres.txt", zip(self.names, self.predictions))
+        write_references(output_dir / f"{split}_refs.txt", zip(self.names, self.references))
+        write_json(output_dir / f"{split}_metrics.json", self.metrics)
+
+
+@torch.no_grad()
+def evaluate(model, loader, task, split="dev", char_level=False, symmetric_punct=False, num_beams=4,
+             max_new_tokens=100, progress=True) -> EvalResult:
+    """Loss (mean over batches, as official) + beam-search predictions + the task's metrics."""
     device = next(model.parameters()).device
     model.eval()
     names, predictions, references, losses, skipped = [], [], [], [], 0
@@ -115,17 +128,12 @@ def evaluate(model, loader, task, output_dir=None, split="dev", char_level=False
         predictions, references = [p for p, _ in pairs], [r for _, r in pairs]
     metrics = score_texts(predictions, references, task)
     metrics.update(loss=sum(losses) / max(1, len(losses)), skipped=skipped)
-    if output_dir is not None:
-        write_predictions(output_dir / f"{split}_pres.txt", zip(names, predictions))
-        write_references(output_dir / f"{split}_refs.txt", zip(names, references))
-        write_json(output_dir / f"{split}_metrics.json", metrics)
-    return metrics
+    return EvalResult(metrics, names, predictions, references)
 
 
 def is_better(task, metrics, best) -> bool:
+    """Whether `metrics` beats `best` on the task's selection metric (dev BLEU-4 / WER / top-1)."""
     name, larger_is_better = SELECTION_METRIC[task]
-    if best is None:
-        return True
     return metrics[name] > best[name] if larger_is_better else metrics[name] < best[name]
 
 

@@ -150,10 +150,16 @@ def save_checkpoint(model, path, args, epoch, metrics=None):
     }, path)
 
 
-def evaluate_split(model, loaders, split, args, spec, output_dir):
+def evaluate_split(model, loaders, split, args, spec):
     char_level = args.task == "SLT" and spec.lang == "Chinese"
-    return evaluate(model, loaders[split], args.task, output_dir, split, char_level, args.symmetric_punct,
-                    args.num_beams, args.max_new_tokens, args.progress)
+    return evaluate(model, loaders[split], args.task, split, char_level, args.symmetric_punct, args.num_beams,
+                    args.max_new_tokens, args.progress)
+
+
+def report_results(results, output_dir) -> dict:
+    write_json(output_dir / "results.json", results)
+    print(json.dumps(results, indent=2, ensure_ascii=False))
+    return results
 
 
 def run_training(args):
@@ -178,34 +184,36 @@ def run_training(args):
         train_stats = train_one_epoch(model, loaders["train"], optimizer, scheduler, epoch, args, state, log)
         epoch_row = {"train_loss": train_stats["loss"], "samples_per_s": train_stats["samples_per_s"]}
         if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
-            dev = evaluate_split(model, loaders, "dev", args, spec, output_dir)
-            epoch_row.update({f"dev_{key}": value for key, value in dev.items() if isinstance(value, (int, float))})
-            print(f"epoch {epoch}: train loss {train_stats['loss']:.4f}, dev {json.dumps(dev)}")
-            if is_better(args.task, dev, best):
+            dev = evaluate_split(model, loaders, "dev", args, spec)
+            epoch_row.update({f"dev_{key}": value for key, value in dev.metrics.items()})
+            print(f"epoch {epoch}: train loss {train_stats['loss']:.4f}, dev {json.dumps(dev.metrics)}")
+            if best is None or is_better(args.task, dev.metrics, best.metrics):
                 best = dev
-                save_checkpoint(model, output_dir / "best_checkpoint.pth", args, epoch, dev)
+                best.save(output_dir, "dev")
+                save_checkpoint(model, output_dir / "best_checkpoint.pth", args, epoch, dev.metrics)
         save_checkpoint(model, output_dir / "checkpoint.pth", args, epoch)
         log.scalars("epoch", epoch, **epoch_row)
-    load_model_weights(model, output_dir / "best_checkpoint.pth")
-    results = {split: evaluate_split(model, loaders, split, args, spec, output_dir) for split in ("dev", "test")}
-    write_json(output_dir / "results.json", results)
-    print(json.dumps(results, indent=2, ensure_ascii=False))
     log.close()
-    return results
+    # The best checkpoint's dev files are written already; evaluate it on test.
+    load_model_weights(model, output_dir / "best_checkpoint.pth")
+    test = evaluate_split(model, loaders, "test", args, spec)
+    test.save(output_dir, "test")
+    return report_results({"dev": best.metrics, "test": test.metrics}, output_dir)
 
 
 def run_evaluation(args):
     if not args.finetune:
         sys.exit("--eval needs --finetune CHECKPOINT")
-    output_dir = Path(args.output_dir)
     seed_everything(args.seed)
     spec = get_dataset_spec(args.dataset, args.dataset_config, args.labels_dir, args.pose_dir, args.rgb_dir)
     model = build_model(args, spec)
     loaders = build_loaders(args, spec, ("dev", "test"))
-    results = {split: evaluate_split(model, loaders, split, args, spec, output_dir) for split in ("dev", "test")}
-    write_json(output_dir / "results.json", results)
-    print(json.dumps(results, indent=2, ensure_ascii=False))
-    return results
+    results = {}
+    for split in ("dev", "test"):
+        result = evaluate_split(model, loaders, split, args, spec)
+        result.save(Path(args.output_dir), split)
+        results[split] = result.metrics
+    return report_results(results, Path(args.output_dir))
 
 
 def main(argv=None):
