@@ -1,0 +1,160 @@
+"""Quickstart: the whole Uni-Sign pipeline on the embedded default, on a CPU, in minutes.
+
+synthetic sign corpus -> data check -> embedded LM (SentencePiece + small MT5, saved and reloaded through
+from_pretrained) -> stage 1 pre-training on the news-style set (script/train_stage1.sh) -> stage 3
+fine-tuning for SLT, CSLR and ISLR (script/train_stage3.sh) -> evaluation (script/eval_stage3.sh) ->
+one table of test metrics beside chance / constant-output baselines.
+
+    python script/quickstart.py                 # the README's main command runs this
+    python script/quickstart.py --size tiny --stage1-epochs 1 --stage3-epochs 1   # a smoke run
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from datasets.check_data import check_dataset  # noqa: E402
+from datasets.formats import read_labels  # noqa: E402
+from datasets.synthetic import generate_corpus  # noqa: E402
+from models.language_model import EmbeddedLMConfig, build_embedded_lm  # noqa: E402
+from utils.metrics import islr_accuracy, translation_metrics, wer  # noqa: E402
+
+# Per task: registry name, subset folder, selection metric, whether larger is better.
+TASKS = {
+    "SLT": ("Synthetic", "sentences", "bleu4", True),
+    "CSLR": ("Synthetic", "sentences", "wer", False),
+    "ISLR": ("Synthetic_ISLR", "isolated", "top1_acc_pi", True),
+}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="out/quickstart", help="output folder (default: %(default)s)")
+    parser.add_argument("--size", default="default", choices=["tiny", "small", "default"], help="corpus size")
+    parser.add_argument("--lang", default="en", choices=["en", "zh"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stage1-epochs", type=int, default=1)
+    parser.add_argument("--stage3-epochs", type=int, default=3, help="SLT/CSLR epochs (ISLR gets twice as many)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="higher than the paper's 3e-4: the LM is untrained")
+    parser.add_argument("--max-new-tokens", type=int, default=40)
+    return parser.parse_args()
+
+
+def run_script(script, env_overrides, log_path):
+    """Run one of script/*.sh with environment overrides; its output goes to log_path."""
+    env = {**os.environ, **{key: str(value) for key, value in env_overrides.items()}}
+    started = time.time()
+    with open(log_path, "w") as log:
+        completed = subprocess.run(["bash", str(REPO_ROOT / "script" / script)], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+    if completed.returncode != 0:
+        sys.exit(f"{script} failed (exit {completed.returncode}); see {log_path}")
+    print(f"  {script} done in {time.time() - started:.0f} s (log: {log_path})")
+
+
+def prepare_corpus(args, data_dir):
+    summary = generate_corpus(data_dir, seed=args.seed, lang=args.lang, size=args.size)
+    print(f"corpus: {summary['vocabulary_size']} signs, {summary['counts']} ({summary['seconds']:.0f} s)")
+    for subset, label_file in (("sentences", "labels.train"), ("isolated", "labels.test"), ("news", "labels.json")):
+        report = check_dataset(data_dir / subset / label_file, data_dir / subset / "pose_format")
+        if report.problems:
+            sys.exit(f"data check failed for {subset}: {report.problems[:3]}")
+    print("data check: clean")
+
+
+def corpus_texts(data_dir) -> list:
+    """Every training text (news, sentences, glosses, words): what the embedded tokenizer is trained on."""
+    texts = [entry.text for entry in read_labels(data_dir / "news" / "labels.json")]
+    for subset in ("sentences", "isolated"):
+        for entry in read_labels(data_dir / subset / "labels.train"):
+            texts += [entry.text] + ([entry.gloss] if entry.gloss else [])
+    return texts
+
+
+def baselines(data_dir) -> dict:
+    """Test metrics of the best constant output (the most frequent training target) and of chance."""
+    sentences = {split: read_labels(data_dir / "sentences" / f"labels.{split}") for split in ("train", "test")}
+    isolated = {split: read_labels(data_dir / "isolated" / f"labels.{split}") for split in ("train", "test")}
+    slt_constant = Counter(e.text for e in sentences["train"]).most_common(1)[0][0]
+    cslr_constant = Counter(e.gloss for e in sentences["train"]).most_common(1)[0][0]
+    islr_constant = Counter(e.text for e in isolated["train"]).most_common(1)[0][0]
+    slt_refs = [e.text for e in sentences["test"]]
+    cslr_refs = [e.gloss for e in sentences["test"]]
+    islr_refs = [e.text for e in isolated["test"]]
+    classes = len({e.text for e in isolated["train"]})
+    return {
+        "SLT": translation_metrics([slt_constant] * len(slt_refs), slt_refs)["bleu4"],
+        "CSLR": wer([cslr_constant] * len(cslr_refs), cslr_refs)["wer"],
+        "ISLR": max(100.0 / classes, islr_accuracy([islr_constant] * len(islr_refs), islr_refs)["top1_acc_pi"]),
+        "ISLR_chance": 100.0 / classes,
+    }
+
+
+def script_env(args, lm_dir, data_dir, subset, **overrides) -> dict:
+    """Environment for script/*.sh: the embedded LM, the tiny pose preset and this corpus subset's paths."""
+    extra = (f"--pose-preset tiny --max-new-tokens {args.max_new_tokens} --no-progress --seed {args.seed}"
+             f" --labels-dir {data_dir / subset} --pose-dir {data_dir / subset / 'pose_format'}")
+    return {"LM_PATH": lm_dir, "LR": args.lr, "BATCH_SIZE": 8, "ACCUM": 1, "EXTRA_ARGS": extra, **overrides}
+
+
+def learned(task, value, baseline, chance) -> bool:
+    """The quickstart's bar: ISLR top-1 >= 5x chance; SLT BLEU-4 >= 2x baseline + 5; CSLR WER <= 0.8x baseline."""
+    if task == "ISLR":
+        return value >= 5 * chance
+    if task == "SLT":
+        return value >= 2 * baseline + 5
+    return value <= 0.8 * baseline
+
+
+def main():
+    args = parse_args()
+    started = time.time()
+    out = (REPO_ROOT / args.out).resolve()
+    data_dir, lm_dir = out / "data", out / "embedded_lm"
+    out.mkdir(parents=True, exist_ok=True)
+    prepare_corpus(args, data_dir)
+    build_embedded_lm(corpus_texts(data_dir), lm_dir, EmbeddedLMConfig(), seed=args.seed)
+    print(f"embedded LM saved to {lm_dir}")
+
+    print("stage 1: pose-only pre-training on the news-style set")
+    run_script("train_stage1.sh", script_env(args, lm_dir, data_dir, "news", DATASET="Synthetic_News",
+                                             EPOCHS=args.stage1_epochs, OUTPUT_DIR=out / "stage1"), out / "stage1.log")
+    results = {}
+    for task, (dataset, subset, metric, _) in TASKS.items():
+        print(f"stage 3: {task} fine-tuning")
+        run_dir = out / f"stage3_{task.lower()}"
+        epochs = args.stage3_epochs * (2 if task == "ISLR" else 1)
+        env = script_env(args, lm_dir, data_dir, subset, DATASET=dataset, TASK=task, EPOCHS=epochs,
+                         FINETUNE=out / "stage1" / "best_checkpoint.pth", OUTPUT_DIR=run_dir)
+        run_script("train_stage3.sh", env, out / f"stage3_{task.lower()}.log")
+        results[task] = json.loads((run_dir / "results.json").read_text())["test"][metric]
+    print("evaluation: script/eval_stage3.sh on the SLT checkpoint")
+    env = script_env(args, lm_dir, data_dir, "sentences", DATASET="Synthetic", TASK="SLT",
+                     FINETUNE=out / "stage3_slt" / "best_checkpoint.pth", OUTPUT_DIR=out / "eval_slt")
+    run_script("eval_stage3.sh", env, out / "eval_slt.log")
+    print_table(results, baselines(data_dir), out, time.time() - started)
+
+
+def print_table(results, baseline, out, seconds):
+    rows = []
+    for task, (_, _, metric, _) in TASKS.items():
+        ok = learned(task, results[task], baseline[task], baseline["ISLR_chance"])
+        rows.append((task, metric, results[task], baseline[task], "yes" if ok else "NO"))
+    lines = ["| task | test metric | Uni-Sign (ours) | constant / chance baseline | learned |", "|---|---|---|---|---|"]
+    lines += [f"| {task} | {metric} | {value:.2f} | {base:.2f} | {ok} |" for task, metric, value, base, ok in rows]
+    table = "\n".join(lines)
+    print(f"\n{table}\n\nISLR chance: {baseline['ISLR_chance']:.2f}%  total time: {seconds / 60:.1f} min")
+    (out / "summary.md").write_text(table + "\n")
+    (out / "summary.json").write_text(json.dumps({"results": results, "baselines": baseline, "seconds": seconds},
+                                                 indent=2))
+
+
+if __name__ == "__main__":
+    main()
