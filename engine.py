@@ -64,7 +64,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, epoch, args, state, log
         if not batch["names"]:
             continue
         batch = batch_to_device(batch, device)
-        output = model(batch["parts"], batch["attention_mask"], batch["targets"])
+        output = model(batch["parts"], batch["attention_mask"], batch["targets"], batch.get("rgb"))
         if not torch.isfinite(output.loss):
             raise NonFiniteLossError(
                 f"non-finite loss {output.loss.item()} at epoch {epoch} micro-step {state['micro_step']} "
@@ -118,8 +118,8 @@ def evaluate(model, loader, task, split="dev", char_level=False, symmetric_punct
         if not batch["names"]:
             continue
         batch = batch_to_device(batch, device)
-        losses.append(model(batch["parts"], batch["attention_mask"], batch["targets"]).loss.item())
-        predictions += model.generate(batch["parts"], batch["attention_mask"], num_beams=num_beams,
+        losses.append(model(batch["parts"], batch["attention_mask"], batch["targets"], batch.get("rgb")).loss.item())
+        predictions += model.generate(batch["parts"], batch["attention_mask"], batch.get("rgb"), num_beams=num_beams,
                                       max_new_tokens=max_new_tokens)
         references += batch["targets"]
         names += batch["names"]

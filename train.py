@@ -22,6 +22,7 @@ from datasets.sign_dataset import SignDataset, collate_samples
 from engine import build_optimizer, build_scheduler, evaluate, is_better, train_one_epoch, write_json
 from models.language_model import DEFAULT_LM_PATH
 from models.pose_encoder import SUB_POSE_GROUPS, PoseEncoderConfig
+from models.hand_fusion import RGBConfig
 from models.uni_sign import UniSign, UniSignConfig
 from utils.checkpoint import FORMAT, atomic_save, load_checkpoint_file, load_model_weights
 from utils.logger import RunLogger
@@ -31,6 +32,21 @@ POSE_PRESETS = {
     "official": dict(proj_dim=64, spatial_widths=(64, 128, 256)),
     "tiny": dict(proj_dim=32, spatial_widths=(32, 64, 64)),
 }
+# The official code keys the prompt language and the CSL-Daily character-level scoring on the dataset NAME
+# (official_defaults.md 3.3 and 5), whatever the label files hold; other datasets use their configured language.
+OFFICIAL_DATASETS = ("CSL_News", "CSL_Daily", "WLASL", "How2Sign", "OpenASL")
+
+
+def prompt_language(spec) -> str:
+    if spec.name in OFFICIAL_DATASETS:
+        return "Chinese" if "CSL" in spec.name else "English"
+    return spec.lang
+
+
+def char_level_scoring(task, spec) -> bool:
+    if spec.name in OFFICIAL_DATASETS:
+        return task == "SLT" and spec.name == "CSL_Daily"
+    return task == "SLT" and spec.lang == "Chinese"
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -61,6 +77,18 @@ def get_args_parser() -> argparse.ArgumentParser:
                             "BatchNorm statistics in training)")
     group.add_argument("--label_smoothing", type=float, default=0.2)
     group.add_argument("--rgb_support", action="store_true", help="RGB hand branch with PGF fusion (stage 2 on)")
+    group.add_argument("--rgb-sample-ratio", type=float, default=0.1,
+                       help="P_samp: share of eligible frames whose hand crops are used (paper Table 9)")
+    group.add_argument("--sampling-rule", default="official", choices=["official", "paper"],
+                       help="score-aware sampling: the official code's rule or the paper's pseudo-code")
+    group.add_argument("--fusion", default="da", choices=["da", "ca"],
+                       help="PGF: cross + deformable attention (da) or cross-attention only (ca, Table 10)")
+    group.add_argument("--gate-init", default="official", choices=["official", "trainable"],
+                       help="fusion gate init; 'official' zero-init never trains (docs/rgb_branch.md)")
+    group.add_argument("--efficientnet-weights", default="", help="torchvision ImageNet EfficientNet-B0 .pth file")
+    group.add_argument("--official-crop", action="store_true",
+                       help="reproduce the official crop wrap-around at negative box coordinates")
+    group.add_argument("--crop-cache", default="", help="folder caching decoded hand crops across epochs")
     group.add_argument("--finetune", default="", help="initial weights: our checkpoint or an official one")
     group.add_argument("--partial-load", action="store_true", help="allow missing/unexpected keys in --finetune")
 
@@ -96,12 +124,20 @@ def seed_everything(seed):
     torch.manual_seed(seed)
 
 
+def rgb_config(args) -> RGBConfig | None:
+    if not args.rgb_support:
+        return None
+    return RGBConfig(args.rgb_sample_ratio, args.sampling_rule, args.fusion, args.gate_init, args.official_crop,
+                     args.efficientnet_weights)
+
+
 def model_config(args, spec, finetune_checkpoint) -> UniSignConfig:
     """Architecture from the --finetune checkpoint when it records one, else from the flags."""
     if finetune_checkpoint is not None and "config" in finetune_checkpoint:
         config = UniSignConfig.from_dict(finetune_checkpoint["config"])
-        config.lang, config.label_smoothing = spec.lang, args.label_smoothing
+        config.lang, config.label_smoothing = prompt_language(spec), args.label_smoothing
         config.pose.batch_independent, config.pose.batch_hands = args.batch_independent, args.batch_hands
+        config.rgb = rgb_config(args)
         return config
     pose = PoseEncoderConfig(
         parts=SUB_POSE_GROUPS[args.pose_parts],
@@ -109,16 +145,24 @@ def model_config(args, spec, finetune_checkpoint) -> UniSignConfig:
         batch_hands=args.batch_hands,
         **POSE_PRESETS[args.pose_preset],
     )
-    return UniSignConfig(lang=spec.lang, label_smoothing=args.label_smoothing, num_beams=args.num_beams,
-                         max_new_tokens=args.max_new_tokens, pose=pose)
+    return UniSignConfig(lang=prompt_language(spec), label_smoothing=args.label_smoothing, num_beams=args.num_beams,
+                         max_new_tokens=args.max_new_tokens, pose=pose, rgb=rgb_config(args))
 
 
 def build_model(args, spec) -> UniSign:
+    """Build from flags (or the --finetune checkpoint's config) and load --finetune.
+
+    A pose-only checkpoint (stage 1) loads into an RGB-pose model (stage 2): only the RGB branch is new.
+    """
     finetune = load_checkpoint_file(args.finetune) if args.finetune else None
     model = UniSign.from_lm_path(model_config(args, spec, finetune), args.lm_path)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     if args.finetune:
-        report = load_model_weights(model, args.finetune, partial=args.partial_load)
+        adds_rgb = args.rgb_support and not any("hand_fusion" in key or "rgb" in key for key in finetune["model"])
+        report = load_model_weights(model, args.finetune, partial=args.partial_load or adds_rgb)
+        unexpected_missing = [key for key in report["missing"] if not (adds_rgb and "hand_fusion" in key)]
+        if unexpected_missing and not args.partial_load:
+            sys.exit(f"{args.finetune}: missing keys outside the RGB branch: {unexpected_missing[:5]}")
         if report["missing"] or report["unexpected"]:
             print(f"partial load: {len(report['missing'])} missing, {len(report['unexpected'])} unexpected keys")
     return model
@@ -133,8 +177,13 @@ def make_loader(dataset, batch_size, shuffle, seed, num_workers):
 def build_loaders(args, spec, splits):
     loaders = {}
     for split in splits:
+        rgb = None
+        if args.rgb_support:
+            rgb = {"video_dir": spec.rgb_dir_for(split), "sample_ratio": args.rgb_sample_ratio,
+                   "sampling_rule": args.sampling_rule, "official_crop": args.official_crop,
+                   "cache_dir": args.crop_cache}
         dataset = SignDataset(load_split(spec, split), spec.pose_dir_for(split), args.task, args.max_length,
-                              args.seed, args.skip_policy)
+                              args.seed, args.skip_policy, rgb)
         loaders[split] = make_loader(dataset, args.batch_size, split == "train", args.seed, args.num_workers)
     return loaders
 
@@ -151,7 +200,7 @@ def save_checkpoint(model, path, args, epoch, metrics=None):
 
 
 def evaluate_split(model, loaders, split, args, spec):
-    char_level = args.task == "SLT" and spec.lang == "Chinese"
+    char_level = char_level_scoring(args.task, spec)
     return evaluate(model, loaders[split], args.task, split, char_level, args.symmetric_punct, args.num_beams,
                     args.max_new_tokens, args.progress)
 

@@ -5,12 +5,15 @@ Data flows one way: label file -> `SignDataset` (one normalised clip per sample)
 """
 import logging
 import random
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from datasets.formats import DataFormatError, LabelEntry, read_pose_file, resolve_pose_path
 from datasets.keypoints import PARTS, normalize_parts, sample_frame_indices
+from datasets.rgb import HandCropCache, build_rgb_sample, collate_rgb
 
 logger = logging.getLogger(__name__)
 TASKS = ("SLT", "CSLR", "ISLR")
@@ -35,7 +38,8 @@ class SignDataset(Dataset):
     'error' raises. A broken sample is never replaced by another one.
     """
 
-    def __init__(self, entries, pose_dir, task="SLT", max_length=256, seed=42, skip_policy="error"):
+    def __init__(self, entries, pose_dir, task="SLT", max_length=256, seed=42, skip_policy="error", rgb=None):
+        """rgb: None (pose-only) or {'video_dir', 'sample_ratio', 'sampling_rule', 'official_crop', 'cache_dir'}."""
         if task not in TASKS:
             raise ValueError(f"unknown task '{task}'; expected one of {TASKS}")
         if skip_policy not in SKIP_POLICIES:
@@ -46,6 +50,8 @@ class SignDataset(Dataset):
         self.max_length = max_length
         self.seed = seed
         self.skip_policy = skip_policy
+        self.rgb = rgb
+        self.crop_cache = HandCropCache(rgb["cache_dir"]) if rgb and rgb.get("cache_dir") else None
         self.epoch = 0
 
     def set_epoch(self, epoch):
@@ -70,7 +76,7 @@ class SignDataset(Dataset):
         rng = random.Random(f"{self.seed}-{self.epoch}-{index}")
         frame_numbers = clip.start + sample_frame_indices(end - clip.start, self.max_length, rng)  # (T,)
         parts = normalize_parts(clip.keypoints[frame_numbers], clip.scores[frame_numbers])
-        return {
+        sample = {
             "name": entry.name,
             "parts": {part: torch.from_numpy(values).float() for part, values in parts.items()},
             "frame_numbers": frame_numbers,
@@ -81,6 +87,18 @@ class SignDataset(Dataset):
             "gloss": entry.gloss,
             "video_path": entry.video_path,
         }
+        if self.rgb is not None:
+            sample["rgb"] = self._hand_crops(entry, clip, frame_numbers, index)
+        return sample
+
+    def _hand_crops(self, entry, clip, frame_numbers, index):
+        """Score-aware sampled hand crops of this clip's video (official: sampled afresh, also at eval)."""
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return build_rgb_sample(
+            Path(self.rgb["video_dir"]) / entry.video_path, clip.keypoints[frame_numbers], clip.scores[frame_numbers],
+            frame_numbers, self.rgb.get("sample_ratio", 0.1), rng, self.crop_cache,
+            self.rgb.get("official_crop", False), self.rgb.get("sampling_rule", "official"),
+        )
 
 
 def pad_repeat_last(sequences) -> torch.Tensor:
@@ -101,7 +119,7 @@ def collate_samples(samples) -> dict:
         return {"names": [], "skipped": skipped}
     lengths = torch.tensor([len(sample["parts"]["body"]) for sample in samples])
     attention_mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).long()
-    return {
+    batch = {
         "names": [sample["name"] for sample in samples],
         "parts": {part: pad_repeat_last([sample["parts"][part] for sample in samples]) for part in PARTS},
         "attention_mask": attention_mask,
@@ -112,6 +130,9 @@ def collate_samples(samples) -> dict:
         "samples": samples,
         "skipped": skipped,
     }
+    if "rgb" in samples[0]:
+        batch["rgb"] = collate_rgb([sample["rgb"] for sample in samples])
+    return batch
 
 
 def batch_to_device(batch, device) -> dict:
@@ -119,5 +140,7 @@ def batch_to_device(batch, device) -> dict:
     moved = dict(batch)
     moved["parts"] = {part: values.to(device) for part, values in batch["parts"].items()}
     moved["attention_mask"] = batch["attention_mask"].to(device)
+    if "rgb" in batch:
+        moved["rgb"] = {key: value.to(device) if torch.is_tensor(value) else value for key, value in batch["rgb"].items()}
     return moved
 

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.hand_fusion import HandRGBFusion, RGBConfig
 from models.language_model import PROMPT_TEMPLATE, load_language_model
 from models.pose_encoder import PoseEncoder, PoseEncoderConfig
 
@@ -26,6 +27,7 @@ class UniSignConfig:
     num_beams: int = 4
     max_new_tokens: int = 100
     pose: PoseEncoderConfig = field(default_factory=PoseEncoderConfig)
+    rgb: RGBConfig | None = None  # the RGB hand branch (stage 2 on); None = pose-only
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -34,7 +36,8 @@ class UniSignConfig:
     def from_dict(cls, values: dict) -> "UniSignConfig":
         values = dict(values)
         pose = PoseEncoderConfig(**{key: tuple(v) if isinstance(v, list) else v for key, v in values.pop("pose").items()})
-        return cls(pose=pose, **values)
+        rgb = values.pop("rgb", None)
+        return cls(pose=pose, rgb=RGBConfig(**rgb) if rgb else None, **values)
 
 
 @dataclass
@@ -50,6 +53,8 @@ class UniSign(nn.Module):
         self.config = config
         config.pose.output_dim = mt5_model.config.d_model
         self.pose_encoder = PoseEncoder(config.pose)
+        if config.rgb is not None:  # built after the pose modules' init, as officially
+            self.pose_encoder.hand_fusion = HandRGBFusion(config.rgb, config.pose.hidden_dim)
         self.mt5_model = mt5_model
         self.tokenizer = tokenizer
         prompt = tokenizer([PROMPT_TEMPLATE.format(lang=config.lang)], return_tensors="pt").input_ids[0]
@@ -94,8 +99,13 @@ class UniSign(nn.Module):
         return UniSignOutput(loss, logits, labels)
 
     @torch.no_grad()
-    def generate(self, parts, frame_mask, rgb=None, num_beams=None, max_new_tokens=None, num_return_sequences=1):
-        """Beam search -> list of B strings, or B lists of (text, score) when num_return_sequences > 1."""
+    def generate(self, parts, frame_mask, rgb=None, num_beams=None, max_new_tokens=None, num_return_sequences=1,
+                 prefix_allowed_tokens_fn=None):
+        """Beam search -> list of B strings, or B lists of (text, score) when num_return_sequences > 1.
+
+        `prefix_allowed_tokens_fn` is passed to transformers' generate (constrained decoding, see
+        models/constrained_decoding.py); None (default) decodes freely as officially.
+        """
         inputs_embeds, attention_mask = self.encoder_inputs(parts, frame_mask, rgb)
         num_beams = max(num_beams or self.config.num_beams, num_return_sequences)
         output = self.mt5_model.generate(
@@ -104,6 +114,7 @@ class UniSign(nn.Module):
             max_new_tokens=max_new_tokens or self.config.max_new_tokens,
             num_beams=num_beams,
             num_return_sequences=num_return_sequences,
+            prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
             do_sample=False,
             return_dict_in_generate=True,
             output_scores=num_return_sequences > 1,
