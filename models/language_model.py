@@ -43,6 +43,11 @@ def load_language_model(lm_path):
         )
     model = MT5ForConditionalGeneration.from_pretrained(lm_path, dtype=torch.float32)
     tokenizer = T5Tokenizer.from_pretrained(lm_path, legacy=False)
+    # Official decoding (transformers 4.40) cleans up tokenization spaces (" ." -> ".", " n't" -> "n't") unless the
+    # tokenizer config says otherwise; transformers 5.x defaults to no clean-up. Restore the official default.
+    config_file = lm_path / "tokenizer_config.json"
+    saved = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
+    tokenizer.clean_up_tokenization_spaces = saved.get("clean_up_tokenization_spaces", True)
     return model, tokenizer
 
 
