@@ -50,44 +50,101 @@ def build_scheduler(optimizer, epochs, batches_per_epoch, grad_accum, warmup_epo
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_multiplier(step, warmup, total))
 
 
-def train_one_epoch(model, loader, optimizer, scheduler, epoch, args, state, log=None):
-    """One pass over `loader`; returns {'loss': mean micro-batch loss, 'skipped': n, 'samples_per_s': ...}.
+class PlainStepper:
+    """One process: manual gradient accumulation, global grad-norm clipping, optimizer and scheduler steps."""
 
-    `state` carries the global micro-step and optimizer-step counters across epochs.
+    def __init__(self, model, optimizer, scheduler, grad_accum, clip_norm):
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.grad_accum, self.clip_norm = grad_accum, clip_norm
+        self.micro_step = 0
+
+    @property
+    def module(self):
+        return self.model
+
+    def backward(self, loss):
+        (loss / self.grad_accum).backward()
+
+    def step(self) -> bool:
+        """Count one micro-batch; at an accumulation boundary update the weights. True when it updated."""
+        self.micro_step += 1
+        if self.micro_step % self.grad_accum:
+            return False
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        return True
+
+    def lr(self) -> float:
+        return self.scheduler.get_last_lr()[0]
+
+
+class DeepSpeedStepper(PlainStepper):
+    """DeepSpeed engine: it scales the loss, accumulates, clips, steps optimizer and scheduler itself."""
+
+    def __init__(self, engine):
+        self.model, self.micro_step = engine, 0
+
+    @property
+    def module(self):
+        return self.model.module
+
+    def backward(self, loss):
+        self.model.backward(loss)
+
+    def step(self) -> bool:
+        boundary = self.model.is_gradient_accumulation_boundary()
+        self.model.step()
+        self.micro_step += 1
+        return boundary
+
+    def lr(self) -> float:
+        return self.model.get_lr()[0]
+
+
+def train_one_epoch(stepper, loader, epoch, args, progress_state, log=None, on_step=None):
+    """One pass over `loader` (which may start mid-epoch on resume).
+
+    progress_state: {'optimizer_step', 'skipped', 'nonfinite', 'batch'} carried across epochs; 'batch' is the
+    position in this epoch. A non-finite loss raises NonFiniteLossError (after `on_nonfinite`) or, with
+    args.nonfinite == 'skip', is counted and its batch skipped. `on_step(progress_state)` runs after every
+    optimizer step (periodic checkpoints).
     """
-    device = next(model.parameters()).device
-    model.train()
+    device = next(stepper.module.parameters()).device
+    stepper.model.train()
     losses, samples, start = [], 0, time.time()
     progress = tqdm(loader, desc=f"epoch {epoch}", dynamic_ncols=True, disable=not getattr(args, "progress", True))
     for batch in progress:
-        state["skipped"] += batch["skipped"]
+        progress_state["batch"] += 1
+        progress_state["skipped"] += batch["skipped"]
         if not batch["names"]:
             continue
         batch = batch_to_device(batch, device)
-        output = model(batch["parts"], batch["attention_mask"], batch["targets"], batch.get("rgb"))
-        if not torch.isfinite(output.loss):
-            raise NonFiniteLossError(
-                f"non-finite loss {output.loss.item()} at epoch {epoch} micro-step {state['micro_step']} "
-                f"(optimizer step {state['optimizer_step']}); samples: {', '.join(batch['names'])}"
-            )
-        (output.loss / args.gradient_accumulation_steps).backward()
-        state["micro_step"] += 1
-        if state["micro_step"] % args.gradient_accumulation_steps == 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), args.gradient_clipping)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            state["optimizer_step"] += 1
-        losses.append(output.loss.item())
+        loss = stepper.model(batch["parts"], batch["attention_mask"], batch["targets"], batch.get("rgb"),
+                             batch.get("langs")).loss
+        if not torch.isfinite(loss):
+            progress_state["nonfinite"] += 1
+            message = (f"non-finite loss {loss.item()} at epoch {epoch}, batch {progress_state['batch']} "
+                       f"(optimizer step {progress_state['optimizer_step']}); samples: {', '.join(batch['names'])}")
+            if args.nonfinite == "skip":
+                tqdm.write(f"skipping batch: {message}")
+                continue
+            raise NonFiniteLossError(message)
+        stepper.backward(loss)
+        if stepper.step():
+            progress_state["optimizer_step"] += 1
+            if on_step is not None:
+                on_step(progress_state)
+        losses.append(loss.item())
         samples += len(batch["names"])
-        progress.set_postfix(loss=f"{losses[-1]:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        progress.set_postfix(loss=f"{losses[-1]:.3f}", lr=f"{stepper.lr():.2e}")
         if log is not None:
-            log.scalars("train", state["micro_step"], loss=losses[-1], lr=scheduler.get_last_lr()[0])
-    elapsed = time.time() - start
+            log.scalars("train", stepper.micro_step, epoch=epoch, loss=losses[-1], lr=stepper.lr(),
+                        samples_per_s=samples / max(time.time() - start, 1e-9))
     return {
         "loss": sum(losses) / max(1, len(losses)),
-        "skipped": state["skipped"],
-        "samples_per_s": samples / max(elapsed, 1e-9),
+        "samples_per_s": samples / max(time.time() - start, 1e-9),
     }
 
 
@@ -118,9 +175,10 @@ def evaluate(model, loader, task, split="dev", char_level=False, symmetric_punct
         if not batch["names"]:
             continue
         batch = batch_to_device(batch, device)
-        losses.append(model(batch["parts"], batch["attention_mask"], batch["targets"], batch.get("rgb")).loss.item())
-        predictions += model.generate(batch["parts"], batch["attention_mask"], batch.get("rgb"), num_beams=num_beams,
-                                      max_new_tokens=max_new_tokens)
+        rgb, langs = batch.get("rgb"), batch.get("langs")
+        losses.append(model(batch["parts"], batch["attention_mask"], batch["targets"], rgb, langs).loss.item())
+        predictions += model.generate(batch["parts"], batch["attention_mask"], rgb, num_beams=num_beams,
+                                      max_new_tokens=max_new_tokens, langs=langs)
         references += batch["targets"]
         names += batch["names"]
     if char_level:  # official CSL-Daily SLT post-processing; the files hold the processed text

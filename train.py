@@ -9,23 +9,27 @@ ISLR: word) and the metric that picks the best checkpoint. Flag names follow the
 """
 import argparse
 import json
+import os
 import random
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from datasets.registry import get_dataset_spec, load_split
+from datasets.samplers import LengthGroupedBatchSampler, ResumableRandomBatchSampler, frame_counts
 from datasets.sign_dataset import SignDataset, collate_samples
-from engine import build_optimizer, build_scheduler, evaluate, is_better, train_one_epoch, write_json
+from engine import (DeepSpeedStepper, NonFiniteLossError, PlainStepper, build_optimizer, build_scheduler, evaluate,
+                    is_better, train_one_epoch, write_json)
 from models.language_model import DEFAULT_LM_PATH
 from models.pose_encoder import SUB_POSE_GROUPS, PoseEncoderConfig
 from models.hand_fusion import RGBConfig
 from models.uni_sign import UniSign, UniSignConfig
 from utils.checkpoint import FORMAT, atomic_save, load_checkpoint_file, load_model_weights
 from utils.logger import RunLogger
+from utils.training_state import capture_rng, load_training_state, resolve_resume, restore_rng, save_training_state
 
 # Pose encoder widths: the official (hard-coded) sizes, and a small one for CPU runs of the embedded default.
 POSE_PRESETS = {
@@ -52,7 +56,14 @@ def char_level_scoring(task, spec) -> bool:
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_argument_group("data")
-    group.add_argument("--dataset", default="CSL_Daily", help="registry name (config/datasets.json)")
+    group.add_argument("--dataset", default="CSL_Daily",
+                       help="registry name (config/datasets.json); several comma-separated names mix corpora")
+    group.add_argument("--dataset-ratios", default="",
+                       help="share of each --dataset in a training epoch, e.g. 0.7,0.3 (default: their sizes)")
+    group.add_argument("--data-fraction", type=float, default=1.0,
+                       help="train on a seeded random fraction of the training set (paper Table 8)")
+    group.add_argument("--length-grouped", action="store_true",
+                       help="batch samples of similar frame counts together (less padding; not official)")
     group.add_argument("--task", default="SLT", choices=["SLT", "CSLR", "ISLR"])
     group.add_argument("--dataset-config", default=None, help="registry file (default config/datasets.json)")
     group.add_argument("--labels-dir", default=None, help="folder holding the split label files (overrides config)")
@@ -114,6 +125,20 @@ def get_args_parser() -> argparse.ArgumentParser:
                        help="CSL-Daily SLT: fold full-width punctuation in predictions and references alike "
                             "(official: references only, see docs/evaluation.md)")
     group.add_argument("--eval-every", type=int, default=1, help="evaluate dev every N epochs")
+    group.add_argument("--resume", default="", help="continue a run exactly: its output_dir or a checkpoints/step-*.pth")
+    group.add_argument("--save-every-steps", type=int, default=0,
+                       help="also write a resumable training state every N optimizer steps (0: once per epoch)")
+    group.add_argument("--keep-checkpoints", type=int, default=2, help="resumable training states to keep")
+    group.add_argument("--nonfinite", default="stop", choices=["stop", "skip"],
+                       help="on a NaN/inf loss: save a debug checkpoint and stop (default), or skip and count the batch")
+
+    group = parser.add_argument_group("scale-out (DeepSpeed)")
+    group.add_argument("--deepspeed", action="store_true",
+                       help="train with the DeepSpeed engine (implied when started by the deepspeed launcher)")
+    group.add_argument("--zero_stage", type=int, default=2, choices=[0, 1, 2], help="DeepSpeed ZeRO stage")
+    group.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
+                       help="DeepSpeed precision (official: bf16; fp16 is not offered: the official fp16 path crashes)")
+    group.add_argument("--local_rank", type=int, default=-1, help="set by the deepspeed launcher")
     group.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     return parser
 
@@ -122,6 +147,11 @@ def seed_everything(seed):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def dataset_specs(args) -> list:
+    names = [name.strip() for name in args.dataset.split(",") if name.strip()]
+    return [get_dataset_spec(name, args.dataset_config, args.labels_dir, args.pose_dir, args.rgb_dir) for name in names]
 
 
 def rgb_config(args) -> RGBConfig | None:
@@ -157,52 +187,93 @@ def build_model(args, spec) -> UniSign:
     finetune = load_checkpoint_file(args.finetune) if args.finetune else None
     model = UniSign.from_lm_path(model_config(args, spec, finetune), args.lm_path)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
-    if args.finetune:
+    if finetune is not None:
         adds_rgb = args.rgb_support and not any("hand_fusion" in key or "rgb" in key for key in finetune["model"])
-        report = load_model_weights(model, args.finetune, partial=args.partial_load or adds_rgb)
-        unexpected_missing = [key for key in report["missing"] if not (adds_rgb and "hand_fusion" in key)]
-        if unexpected_missing and not args.partial_load:
-            sys.exit(f"{args.finetune}: missing keys outside the RGB branch: {unexpected_missing[:5]}")
+        report = load_model_weights(model, args.finetune, partial=args.partial_load or adds_rgb, checkpoint=finetune)
+        surprises = [key for key in report["missing"] if "hand_fusion" not in key] + report["unexpected"]
+        if adds_rgb and surprises and not args.partial_load:
+            sys.exit(f"{args.finetune}: keys outside the new RGB branch do not fit: {surprises[:5]}")
         if report["missing"] or report["unexpected"]:
             print(f"partial load: {len(report['missing'])} missing, {len(report['unexpected'])} unexpected keys")
     return model
 
 
-def make_loader(dataset, batch_size, shuffle, seed, num_workers):
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle, generator=generator,
-                      collate_fn=collate_samples, num_workers=num_workers)
+def split_dataset(args, spec, split) -> SignDataset:
+    rgb = None
+    if args.rgb_support:
+        rgb = {"video_dir": spec.rgb_dir_for(split), "sample_ratio": args.rgb_sample_ratio,
+               "sampling_rule": args.sampling_rule, "official_crop": args.official_crop, "cache_dir": args.crop_cache}
+    return SignDataset(load_split(spec, split), spec.pose_dir_for(split), args.task, args.max_length, args.seed,
+                       args.skip_policy, rgb, prompt_language(spec))
 
 
-def build_loaders(args, spec, splits):
-    loaders = {}
-    for split in splits:
-        rgb = None
-        if args.rgb_support:
-            rgb = {"video_dir": spec.rgb_dir_for(split), "sample_ratio": args.rgb_sample_ratio,
-                   "sampling_rule": args.sampling_rule, "official_crop": args.official_crop,
-                   "cache_dir": args.crop_cache}
-        dataset = SignDataset(load_split(spec, split), spec.pose_dir_for(split), args.task, args.max_length,
-                              args.seed, args.skip_policy, rgb)
-        loaders[split] = make_loader(dataset, args.batch_size, split == "train", args.seed, args.num_workers)
-    return loaders
+def training_set(args, specs) -> Dataset:
+    """The training set: one corpus, or several mixed by --dataset-ratios; optionally a --data-fraction of it."""
+    corpora = [split_dataset(args, spec, "train") for spec in specs]
+    rng = np.random.default_rng(args.seed)
+    total = sum(len(corpus) for corpus in corpora)
+    ratios = [float(r) for r in args.dataset_ratios.split(",")] if args.dataset_ratios else None
+    if ratios is not None and len(ratios) != len(corpora):
+        sys.exit(f"--dataset-ratios has {len(ratios)} values for {len(corpora)} datasets")
+    parts = []
+    for index, corpus in enumerate(corpora):
+        # Each corpus contributes ratio * total samples per epoch (repeating a small corpus, subsampling a big one).
+        count = len(corpus) if ratios is None else int(round(ratios[index] / sum(ratios) * total))
+        count = int(round(count * args.data_fraction))
+        order = np.concatenate([rng.permutation(len(corpus)) for _ in range(-(-count // len(corpus)))])[:count]
+        parts.append(corpus if count == len(corpus) and args.data_fraction == 1 else Subset(corpus, order.tolist()))
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
-def save_checkpoint(model, path, args, epoch, metrics=None):
-    atomic_save({
+def set_epoch(dataset, epoch):
+    """Propagate the epoch (it seeds frame sub-sampling) through Subset / ConcatDataset wrappers."""
+    if isinstance(dataset, ConcatDataset):
+        for part in dataset.datasets:
+            set_epoch(part, epoch)
+    elif isinstance(dataset, Subset):
+        set_epoch(dataset.dataset, epoch)
+    else:
+        dataset.set_epoch(epoch)
+
+
+def train_sampler(args, dataset, world_size, rank):
+    if args.length_grouped:
+        lengths = [length for part in _leaves(dataset) for length in _part_lengths(args, part)]
+        return LengthGroupedBatchSampler(lengths, args.batch_size, True, args.seed, True, world_size, rank)
+    return ResumableRandomBatchSampler(len(dataset), args.batch_size, True, args.seed, True, world_size, rank)
+
+
+def _leaves(dataset):
+    return dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
+
+
+def _part_lengths(args, part):
+    base = part.dataset if isinstance(part, Subset) else part
+    lengths = frame_counts(base.entries, base.pose_dir, args.max_length)
+    return [lengths[index] for index in part.indices] if isinstance(part, Subset) else lengths
+
+
+def eval_loader(args, specs, split) -> DataLoader:
+    datasets = [split_dataset(args, spec, split) for spec in specs]
+    dataset = datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
+    return DataLoader(dataset, batch_size=args.batch_size, shuffle=False, collate_fn=collate_samples,
+                      num_workers=args.num_workers, generator=torch.Generator().manual_seed(args.seed))
+
+
+def checkpoint_payload(model, args, epoch, metrics=None) -> dict:
+    return {
         "format": FORMAT,
         "model": model.state_dict(),
         "config": model.config.to_dict(),
         "args": {key: value for key, value in vars(args).items() if isinstance(value, (str, int, float, bool))},
         "epoch": epoch,
         "metrics": metrics or {},
-    }, path)
+    }
 
 
-def evaluate_split(model, loaders, split, args, spec):
-    char_level = char_level_scoring(args.task, spec)
-    return evaluate(model, loaders[split], args.task, split, char_level, args.symmetric_punct, args.num_beams,
-                    args.max_new_tokens, args.progress)
+def evaluate_split(model, loader, split, args, spec):
+    return evaluate(model, loader, args.task, split, char_level_scoring(args.task, spec), args.symmetric_punct,
+                    args.num_beams, args.max_new_tokens, args.progress)
 
 
 def report_results(results, output_dir) -> dict:
@@ -211,58 +282,169 @@ def report_results(results, output_dir) -> dict:
     return results
 
 
+class Run:
+    """One training run: model, data, optimiser (plain or DeepSpeed), progress, checkpoints, logs."""
+
+    def __init__(self, args):
+        self.args = args
+        self.output_dir = Path(args.output_dir)
+        self.distributed = args.deepspeed or "LOCAL_RANK" in os.environ or args.local_rank >= 0
+        if self.distributed:
+            import deepspeed
+
+            deepspeed.init_distributed()
+        self.rank = torch.distributed.get_rank() if self.distributed else 0
+        self.world_size = torch.distributed.get_world_size() if self.distributed else 1
+        seed_everything(args.seed)
+        self.specs = dataset_specs(args)
+        self.model = build_model(args, self.specs[0])
+        train = training_set(args, self.specs)
+        self.sampler = train_sampler(args, train, self.world_size, self.rank)
+        # An own generator: creating a loader iterator must not draw from the global RNG (exact resume).
+        self.train_loader = DataLoader(train, batch_sampler=self.sampler, collate_fn=collate_samples,
+                                       num_workers=args.num_workers, generator=torch.Generator().manual_seed(args.seed))
+        if len(self.sampler) == 0:
+            sys.exit(f"train split of {args.dataset} has fewer samples than --batch-size {args.batch_size} per process")
+        self.eval_loaders = {split: eval_loader(args, self.specs, split) for split in ("dev", "test")}
+        self.stepper = self._stepper()
+        self.progress = {"epoch": 0, "batch": 0, "optimizer_step": 0, "skipped": 0, "nonfinite": 0}
+        self.best = None  # dev metrics of the best epoch
+        self.log = RunLogger(self.output_dir) if self.rank == 0 else None
+
+    def _stepper(self):
+        args = self.args
+        betas = tuple(args.opt_betas) if args.opt_betas else (0.9, 0.999)
+        optimizer = build_optimizer(self.model, args.lr, args.weight_decay, args.opt_eps, betas)
+        scheduler = build_scheduler(optimizer, args.epochs, len(self.sampler), args.gradient_accumulation_steps,
+                                    args.warmup_epochs)
+        if not self.distributed:
+            return PlainStepper(self.model, optimizer, scheduler, args.gradient_accumulation_steps,
+                                args.gradient_clipping)
+        import deepspeed
+
+        engine, _, _, _ = deepspeed.initialize(model=self.model, optimizer=optimizer, lr_scheduler=scheduler,
+                                               config=deepspeed_config(args))
+        return DeepSpeedStepper(engine)
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_state(self, progress):
+        """A resumable training state (every rank holds the same weights under ZeRO <= 2; rank 0 writes)."""
+        if self.distributed:
+            self.stepper.model.save_checkpoint(str(self.output_dir / "deepspeed"), tag=f"step-{progress['optimizer_step']:08d}",
+                                               client_state=self._client_state(progress))
+            return
+        payload = {**checkpoint_payload(self.model, self.args, progress["epoch"]), **self._client_state(progress),
+                   "optimizer": self.stepper.optimizer.state_dict(), "scheduler": self.stepper.scheduler.state_dict()}
+        save_training_state(self.output_dir, payload, progress["optimizer_step"], self.args.keep_checkpoints)
+
+    def _client_state(self, progress):
+        return {"progress": dict(progress), "sampler": self.sampler.state_dict(progress["batch"]),
+                "rng": capture_rng(), "best": self.best, "micro_step": self.stepper.micro_step}
+
+    def resume(self, path):
+        if self.distributed:
+            _, state = self.stepper.model.load_checkpoint(str(Path(path) / "deepspeed"))
+            if state is None:
+                sys.exit(f"{path}: no DeepSpeed checkpoint to resume from")
+        else:
+            state = load_training_state(resolve_resume(path))
+            self.model.load_state_dict(state["model"])
+            self.stepper.optimizer.load_state_dict(state["optimizer"])
+            self.stepper.scheduler.load_state_dict(state["scheduler"])
+        self.progress, self.best = dict(state["progress"]), state["best"]
+        self.stepper.micro_step = state["micro_step"]
+        self.sampler.load_state_dict(state["sampler"])
+        restore_rng(state["rng"])
+        print(f"resumed at epoch {self.progress['epoch']}, batch {self.progress['batch']}, "
+              f"optimizer step {self.progress['optimizer_step']}")
+
+    def save_debug_checkpoint(self, error):
+        path = self.output_dir / f"debug_nonfinite_step{self.progress['optimizer_step']:08d}.pth"
+        atomic_save({**checkpoint_payload(self.model, self.args, self.progress["epoch"]), "error": str(error)}, path)
+        return path
+
+    # ------------------------------------------------------------------ loop
+    def train(self) -> dict:
+        args = self.args
+        if self.rank == 0:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            write_json(self.output_dir / "args.json", vars(args))
+        if args.resume:
+            self.resume(args.resume)
+        every = args.save_every_steps
+        on_step = (lambda progress: self.save_state(progress) if progress["optimizer_step"] % every == 0 else None) \
+            if every > 0 else None
+        for epoch in range(self.progress["epoch"], args.epochs):
+            self.progress["epoch"] = epoch
+            set_epoch(self.train_loader.dataset, epoch)
+            self.sampler.set_epoch(epoch, start_batch=self.progress["batch"])
+            try:
+                stats = train_one_epoch(self.stepper, self.train_loader, epoch, args, self.progress, self.log, on_step)
+            except NonFiniteLossError as error:
+                sys.exit(f"{error}\nmodel saved for debugging to {self.save_debug_checkpoint(error)}")
+            self.progress.update(epoch=epoch + 1, batch=0)
+            self.end_of_epoch(epoch, stats)
+            self.save_state(self.progress)
+        return self.finish()
+
+    def end_of_epoch(self, epoch, stats):
+        args = self.args
+        row = {"train_loss": stats["loss"], "samples_per_s": stats["samples_per_s"],
+               "skipped": self.progress["skipped"], "nonfinite": self.progress["nonfinite"]}
+        if self.rank == 0 and ((epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs):
+            dev = evaluate_split(self.model, self.eval_loaders["dev"], "dev", args, self.specs[0])
+            row.update({f"dev_{key}": value for key, value in dev.metrics.items()})
+            print(f"epoch {epoch}: train loss {stats['loss']:.4f}, dev {json.dumps(dev.metrics)}")
+            if self.best is None or is_better(args.task, dev.metrics, self.best):
+                self.best = dev.metrics
+                dev.save(self.output_dir, "dev")
+                atomic_save(checkpoint_payload(self.model, args, epoch, dev.metrics),
+                            self.output_dir / "best_checkpoint.pth")
+        if self.rank == 0:
+            atomic_save(checkpoint_payload(self.model, args, epoch), self.output_dir / "checkpoint.pth")
+            self.log.scalars("epoch", epoch, **row)
+        if self.distributed:
+            torch.distributed.barrier()
+
+    def finish(self) -> dict:
+        """Evaluate the best checkpoint on test (its dev files are already written)."""
+        if self.rank != 0:
+            return {}
+        self.log.close()
+        load_model_weights(self.model, self.output_dir / "best_checkpoint.pth")
+        test = evaluate_split(self.model, self.eval_loaders["test"], "test", self.args, self.specs[0])
+        test.save(self.output_dir, "test")
+        return report_results({"dev": self.best, "test": test.metrics}, self.output_dir)
+
+
+def deepspeed_config(args) -> dict:
+    return {
+        "train_micro_batch_size_per_gpu": args.batch_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "gradient_clipping": args.gradient_clipping,
+        "zero_optimization": {"stage": args.zero_stage},
+        "bf16": {"enabled": args.dtype == "bf16"},
+        "steps_per_print": 10**9,
+    }
+
+
 def run_training(args):
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(args.seed)
-    spec = get_dataset_spec(args.dataset, args.dataset_config, args.labels_dir, args.pose_dir, args.rgb_dir)
-    model = build_model(args, spec)
-    loaders = build_loaders(args, spec, ("train", "dev", "test"))
-    if len(loaders["train"]) == 0:
-        sys.exit(f"train split of {args.dataset} has fewer samples than --batch-size {args.batch_size}")
-    betas = tuple(args.opt_betas) if args.opt_betas else (0.9, 0.999)
-    optimizer = build_optimizer(model, args.lr, args.weight_decay, args.opt_eps, betas)
-    scheduler = build_scheduler(optimizer, args.epochs, len(loaders["train"]), args.gradient_accumulation_steps,
-                                args.warmup_epochs)
-    log = RunLogger(output_dir)
-    write_json(output_dir / "args.json", vars(args))
-    best, state = None, {"micro_step": 0, "optimizer_step": 0, "skipped": 0}
-    for epoch in range(args.epochs):
-        loaders["train"].dataset.set_epoch(epoch)
-        loaders["train"].generator.manual_seed(args.seed + epoch)
-        train_stats = train_one_epoch(model, loaders["train"], optimizer, scheduler, epoch, args, state, log)
-        epoch_row = {"train_loss": train_stats["loss"], "samples_per_s": train_stats["samples_per_s"]}
-        if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
-            dev = evaluate_split(model, loaders, "dev", args, spec)
-            epoch_row.update({f"dev_{key}": value for key, value in dev.metrics.items()})
-            print(f"epoch {epoch}: train loss {train_stats['loss']:.4f}, dev {json.dumps(dev.metrics)}")
-            if best is None or is_better(args.task, dev.metrics, best.metrics):
-                best = dev
-                best.save(output_dir, "dev")
-                save_checkpoint(model, output_dir / "best_checkpoint.pth", args, epoch, dev.metrics)
-        save_checkpoint(model, output_dir / "checkpoint.pth", args, epoch)
-        log.scalars("epoch", epoch, **epoch_row)
-    log.close()
-    # The best checkpoint's dev files are written already; evaluate it on test.
-    load_model_weights(model, output_dir / "best_checkpoint.pth")
-    test = evaluate_split(model, loaders, "test", args, spec)
-    test.save(output_dir, "test")
-    return report_results({"dev": best.metrics, "test": test.metrics}, output_dir)
+    return Run(args).train()
 
 
 def run_evaluation(args):
     if not args.finetune:
         sys.exit("--eval needs --finetune CHECKPOINT")
     seed_everything(args.seed)
-    spec = get_dataset_spec(args.dataset, args.dataset_config, args.labels_dir, args.pose_dir, args.rgb_dir)
-    model = build_model(args, spec)
-    loaders = build_loaders(args, spec, ("dev", "test"))
+    specs = dataset_specs(args)
+    model = build_model(args, specs[0])
+    output_dir = Path(args.output_dir)
     results = {}
     for split in ("dev", "test"):
-        result = evaluate_split(model, loaders, split, args, spec)
-        result.save(Path(args.output_dir), split)
+        result = evaluate_split(model, eval_loader(args, specs, split), split, args, specs[0])
+        result.save(output_dir, split)
         results[split] = result.metrics
-    return report_results(results, Path(args.output_dir))
+    return report_results(results, output_dir)
 
 
 def main(argv=None):

@@ -38,8 +38,10 @@ class SignDataset(Dataset):
     'error' raises. A broken sample is never replaced by another one.
     """
 
-    def __init__(self, entries, pose_dir, task="SLT", max_length=256, seed=42, skip_policy="error", rgb=None):
-        """rgb: None (pose-only) or {'video_dir', 'sample_ratio', 'sampling_rule', 'official_crop', 'cache_dir'}."""
+    def __init__(self, entries, pose_dir, task="SLT", max_length=256, seed=42, skip_policy="error", rgb=None,
+                 lang=None):
+        """rgb: None (pose-only) or {'video_dir', 'sample_ratio', 'sampling_rule', 'official_crop', 'cache_dir'};
+        lang: the prompt language of this corpus (needed only when corpora of several languages are mixed)."""
         if task not in TASKS:
             raise ValueError(f"unknown task '{task}'; expected one of {TASKS}")
         if skip_policy not in SKIP_POLICIES:
@@ -51,6 +53,7 @@ class SignDataset(Dataset):
         self.seed = seed
         self.skip_policy = skip_policy
         self.rgb = rgb
+        self.lang = lang
         self.crop_cache = HandCropCache(rgb["cache_dir"]) if rgb and rgb.get("cache_dir") else None
         self.epoch = 0
 
@@ -86,6 +89,7 @@ class SignDataset(Dataset):
             "text": entry.text,
             "gloss": entry.gloss,
             "video_path": entry.video_path,
+            "lang": self.lang,
         }
         if self.rgb is not None:
             sample["rgb"] = self._hand_crops(entry, clip, frame_numbers, index)
@@ -127,6 +131,7 @@ def collate_samples(samples) -> dict:
         "targets": [sample["target"] for sample in samples],
         "texts": [sample["text"] for sample in samples],
         "glosses": [sample["gloss"] for sample in samples],
+        "langs": [sample["lang"] for sample in samples] if samples[0]["lang"] else None,
         "samples": samples,
         "skipped": skipped,
     }

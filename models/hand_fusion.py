@@ -89,7 +89,8 @@ class HandRGBFusion(nn.Module):
             if hand not in features:
                 continue
             valid = rgb[f"{hand}_valid"]
-            rgb_maps = self.rgb_proj(self.backbone(rgb[f"{hand}_hands"]))[valid]  # (M, C, 4, 4)
+            crops = rgb[f"{hand}_hands"].to(self.rgb_proj.weight.dtype)  # (N, 3, 112, 112)
+            rgb_maps = self.rgb_proj(self.backbone(crops))[valid]  # (M, C, 4, 4)
             fused[hand] = fuse_hand_features(
                 features[hand], rgb_maps, rgb[f"{hand}_skeletons_norm"][valid],
                 rgb[f"{hand}_sample_index"], rgb[f"{hand}_frame_index"], self.deformable_attention, self.gate,

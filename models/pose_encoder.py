@@ -88,6 +88,7 @@ class PoseEncoder(nn.Module):
         return features
 
     def _spatial(self, points, part):
+        points = points.to(self.part_para.dtype)  # the engine dtype (bf16 under DeepSpeed), as officially cast
         x = self.proj_linear[part](points).permute(0, 3, 1, 2)  # (B, T, V, 3) -> (B, C0, T, V)
         return self.gcn_modules[part](x)
 

@@ -65,15 +65,22 @@ class UniSign(nn.Module):
         mt5_model, tokenizer = load_language_model(lm_path)
         return cls(config, mt5_model, tokenizer)
 
-    def encoder_inputs(self, parts, frame_mask, rgb=None):
+    def prompt_embeddings(self, batch, langs=None):
+        """Embedded prompt (B, P, D) and its mask (B, P): the cached prompt, or one per sample's language."""
+        embed = self.mt5_model.get_input_embeddings()
+        if langs is None or all(lang == self.config.lang for lang in langs):
+            ids = self.prompt_ids.unsqueeze(0).expand(batch, -1)  # (B, P), constant: tokenised once
+            return embed(ids), torch.ones_like(ids)
+        encoded = self.tokenizer([PROMPT_TEMPLATE.format(lang=lang) for lang in langs], padding=True,
+                                 return_tensors="pt").to(self.prompt_ids.device)  # mixed-language batch
+        return embed(encoded.input_ids), encoded.attention_mask
+
+    def encoder_inputs(self, parts, frame_mask, rgb=None, langs=None):
         """parts[p]: (B, T, V, 3), frame_mask: (B, T) -> inputs_embeds (B, P+T, D), attention_mask (B, P+T)."""
         pose_embeds = self.pose_encoder(parts, frame_mask, rgb)  # (B, T, D)
-        batch = pose_embeds.shape[0]
-        prompt_embeds = self.mt5_model.get_input_embeddings()(self.prompt_ids)  # (P, D)
-        prompt_embeds = prompt_embeds.unsqueeze(0).expand(batch, -1, -1).to(pose_embeds.dtype)
-        prompt_mask = torch.ones(batch, len(self.prompt_ids), dtype=frame_mask.dtype, device=frame_mask.device)
-        inputs_embeds = torch.cat([prompt_embeds, pose_embeds], dim=1)
-        attention_mask = torch.cat([prompt_mask, frame_mask], dim=1)
+        prompt_embeds, prompt_mask = self.prompt_embeddings(pose_embeds.shape[0], langs)
+        inputs_embeds = torch.cat([prompt_embeds.to(pose_embeds.dtype), pose_embeds], dim=1)
+        attention_mask = torch.cat([prompt_mask.to(frame_mask.dtype), frame_mask], dim=1)
         return inputs_embeds, attention_mask
 
     def tokenize_targets(self, texts) -> torch.Tensor:
@@ -84,8 +91,8 @@ class UniSign(nn.Module):
         labels = encoded.input_ids.masked_fill(encoded.attention_mask == 0, IGNORE_INDEX)
         return labels.to(self.prompt_ids.device)
 
-    def forward(self, parts, frame_mask, target_texts, rgb=None) -> UniSignOutput:
-        inputs_embeds, attention_mask = self.encoder_inputs(parts, frame_mask, rgb)
+    def forward(self, parts, frame_mask, target_texts, rgb=None, langs=None) -> UniSignOutput:
+        inputs_embeds, attention_mask = self.encoder_inputs(parts, frame_mask, rgb, langs)
         labels = self.tokenize_targets(target_texts)
         logits = self.mt5_model(
             inputs_embeds=inputs_embeds,
@@ -100,13 +107,13 @@ class UniSign(nn.Module):
 
     @torch.no_grad()
     def generate(self, parts, frame_mask, rgb=None, num_beams=None, max_new_tokens=None, num_return_sequences=1,
-                 prefix_allowed_tokens_fn=None):
+                 prefix_allowed_tokens_fn=None, langs=None):
         """Beam search -> list of B strings, or B lists of (text, score) when num_return_sequences > 1.
 
         `prefix_allowed_tokens_fn` is passed to transformers' generate (constrained decoding, see
         models/constrained_decoding.py); None (default) decodes freely as officially.
         """
-        inputs_embeds, attention_mask = self.encoder_inputs(parts, frame_mask, rgb)
+        inputs_embeds, attention_mask = self.encoder_inputs(parts, frame_mask, rgb, langs)
         num_beams = max(num_beams or self.config.num_beams, num_return_sequences)
         output = self.mt5_model.generate(
             inputs_embeds=inputs_embeds,

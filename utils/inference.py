@@ -1,0 +1,208 @@
+"""Online inference: load a Uni-Sign checkpoint once, translate many clips (videos or pose files).
+
+    translator = SignTranslator.from_checkpoint("out/quickstart/stage3_slt/best_checkpoint.pth",
+                                                lm_path="out/quickstart/embedded_lm")
+    translator.translate("clip.mp4").text          # video -> pose extraction -> model
+    translator.translate("clip.pkl", topk=5).candidates   # pose file, 5-best list with scores
+
+A clip goes through exactly the dataset's path: official frame sub-sampling above max_length
+(`sample_frame_indices`, seeded), `normalize_parts`, then `UniSign.generate` (beam search). For ISLR,
+`topk` returns the K best beams (text, length-normalised log-probability); with a class list the words are
+instead ranked by `UniSign.score_candidates` (closed set: log-likelihood and softmax over the list).
+"""
+import random
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from datasets.formats import PoseClip, read_pose_file
+from datasets.keypoints import PARTS, normalize_parts, sample_frame_indices
+from utils.checkpoint import CheckpointError, load_checkpoint_file
+from utils.pose.backends import BackendSpec, create_backend
+from utils.pose.runner import extract_video_poses
+from utils.pose.video import DEFAULT_MAX_SIDE, is_video
+
+RGB_KEY_MARKERS = ("hand_fusion.", "rgb_support_backbone.", "rgb_proj.", "fusion_pose_rgb_DA.", "fusion_gate.")
+RGB_NEEDS_CHECKPOINT = "RGB-pose inference needs a checkpoint trained with --rgb_support"
+
+
+class InferenceError(RuntimeError):
+    """The checkpoint, the input or the options do not allow this inference; the message says why."""
+
+
+@dataclass
+class Translation:
+    source: str
+    text: str  # the best hypothesis
+    candidates: list = field(default_factory=list)  # [(text, score)], best first, when topk > 1 or classes
+    num_frames: int = 0  # frames of the clip (before sub-sampling)
+
+
+def checkpoint_has_rgb(state_dict) -> bool:
+    return any(marker in key for key in state_dict for marker in RGB_KEY_MARKERS)
+
+
+def _train_args(checkpoint, checkpoint_path, lm_path, rgb_support):
+    """train.py's argument namespace for `build_model`: its defaults, then the flags the checkpoint was
+    trained with (ours record them), then what inference needs."""
+    from train import get_args_parser
+
+    args = get_args_parser().parse_args(["--finetune", str(checkpoint_path), "--lm-path", str(lm_path)])
+    for key, value in checkpoint.get("args", {}).items():
+        if hasattr(args, key) and key not in ("finetune", "lm_path", "partial_load"):
+            setattr(args, key, value)
+    args.rgb_support = rgb_support
+    args.efficientnet_weights = ""  # the RGB backbone weights come from the checkpoint
+    return args
+
+
+def load_model(checkpoint_path, lm_path, lang=None, rgb_support=False, device=None):
+    """(UniSign in eval mode, the checkpoint dict) built with train.py's `build_model`, on `device`.
+
+    The prompt language is `lang`, else the checkpoint's, else Chinese (official checkpoints record none).
+    A checkpoint trained with --rgb_support is always built with its RGB branch (so that it loads);
+    `rgb_support` asks for RGB-pose inference and needs such a checkpoint.
+    """
+    from train import build_model
+
+    checkpoint = load_checkpoint_file(checkpoint_path)
+    trained_with_rgb = bool(checkpoint_has_rgb(checkpoint["model"]) or checkpoint.get("args", {}).get("rgb_support"))
+    if rgb_support and not trained_with_rgb:
+        raise InferenceError(f"{RGB_NEEDS_CHECKPOINT}; {checkpoint_path} has no RGB branch weights")
+    lang = lang or checkpoint.get("config", {}).get("lang") or "Chinese"
+    args = _train_args(checkpoint, checkpoint_path, lm_path, trained_with_rgb)
+    try:
+        model = build_model(args, types.SimpleNamespace(name="inference", lang=lang))
+    except CheckpointError as error:
+        if trained_with_rgb:
+            raise InferenceError(f"{checkpoint_path} was trained with --rgb_support, but its RGB branch does not "
+                                 f"load into this version of the model code ({error})") from error
+        raise
+    if trained_with_rgb and not rgb_support:
+        print(f"note: {checkpoint_path} was trained with --rgb_support; running pose-only "
+              f"(pass --rgb_support to use the hand crops of the video)", file=sys.stderr)
+    device = torch.device(device) if device else next(model.parameters()).device
+    return model.to(device).eval(), checkpoint
+
+
+class SignTranslator:
+    """A loaded model plus a lazily built pose extractor; `translate` one clip at a time."""
+
+    def __init__(self, model, task="SLT", max_length=256, num_beams=4, max_new_tokens=100, classes=None,
+                 rgb=False, backend_spec=BackendSpec(), max_side=DEFAULT_MAX_SIDE, seed=0):
+        self.model = model
+        self.task = task
+        self.max_length = max_length
+        self.num_beams = num_beams
+        self.max_new_tokens = max_new_tokens
+        self.classes = list(classes) if classes else None
+        self.rgb = rgb
+        self.backend_spec = backend_spec
+        self.max_side = max_side
+        self.seed = seed
+        self._backend = None
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint, lm_path, task=None, lang=None, rgb_support=False, device=None,
+                        **options):
+        """Build the model from `checkpoint` (ours or official) and the LM directory `lm_path`.
+
+        task, max_length, num_beams and max_new_tokens default to the checkpoint's training flags
+        (else SLT, 256, 4, 100); `options` go to the constructor.
+        """
+        model, data = load_model(checkpoint, lm_path, lang, rgb_support, device)
+        trained = data.get("args", {})
+        task = task or trained.get("task") or "SLT"
+        for key, default in (("max_length", 256), ("num_beams", 4), ("max_new_tokens", 100)):
+            if options.get(key) is None:
+                options[key] = trained.get(key, default)
+        return cls(model, task=task, rgb=rgb_support, **options)
+
+    # ------------------------------------------------------------------ inputs
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    def extract(self, video) -> PoseClip:
+        """Video -> one signer's poses with the configured backend (built on first use, then reused)."""
+        if self._backend is None:
+            self._backend = create_backend(self.backend_spec)
+        poses = extract_video_poses(video, self._backend, self.max_side)
+        if poses.frames_with_person == 0:
+            raise InferenceError(f"{video}: no person detected in any of the {poses.num_frames} frames")
+        return PoseClip(poses.keypoints, poses.scores)
+
+    def load_clip(self, source):
+        """(PoseClip, video path or None) from a video, a pose file, a PoseClip or (keypoints, scores)."""
+        if isinstance(source, PoseClip):
+            return source, None
+        if isinstance(source, tuple):
+            keypoints, scores = (np.asarray(array, np.float32) for array in source)
+            return PoseClip(keypoints, scores), None
+        if is_video(source):
+            return self.extract(source), Path(source)
+        return read_pose_file(source), None
+
+    def model_inputs(self, clip: PoseClip):
+        """Official sub-sampling + normalisation -> ({part: (1, T, V, 3)}, mask (1, T), frame numbers (T,))."""
+        end = clip.end if clip.end is not None else clip.num_frames
+        rng = random.Random(f"{self.seed}-inference")
+        frame_numbers = clip.start + sample_frame_indices(end - clip.start, self.max_length, rng)
+        parts = normalize_parts(clip.keypoints[frame_numbers], clip.scores[frame_numbers])
+        parts = {name: torch.from_numpy(parts[name]).float()[None].to(self.device) for name in PARTS}
+        mask = torch.ones(1, len(frame_numbers), dtype=torch.long, device=self.device)
+        return parts, mask, frame_numbers
+
+    def rgb_inputs(self, video, clip, frame_numbers):
+        """Hand crops for the RGB branch, sampled and cropped as the dataset does."""
+        if video is None:
+            raise InferenceError("RGB-pose inference needs the video, not only a pose file")
+        from datasets.rgb import build_rgb_sample, collate_rgb
+
+        settings = self.model.config.rgb
+        sample = build_rgb_sample(video, clip.keypoints[frame_numbers], clip.scores[frame_numbers], frame_numbers,
+                                  settings.sample_ratio, np.random.default_rng(self.seed),
+                                  official_crop=settings.official_crop, rule=settings.sampling_rule)
+        batch = collate_rgb([sample])
+        return {key: value.to(self.device) if torch.is_tensor(value) else value for key, value in batch.items()}
+
+    # ------------------------------------------------------------------ outputs
+
+    def translate(self, source, topk=1) -> Translation:
+        """Translate one clip; `topk` > 1 also returns the K best candidates with scores."""
+        clip, video = self.load_clip(source)
+        parts, mask, frame_numbers = self.model_inputs(clip)
+        rgb = self.rgb_inputs(video, clip, frame_numbers) if self.rgb else None
+        name = str(source) if isinstance(source, (str, Path)) else "<clip>"
+        if self.classes:
+            candidates = self._rank_classes(parts, mask, rgb, topk)
+        elif topk > 1:
+            candidates = self.model.generate(parts, mask, rgb=rgb, num_beams=max(self.num_beams, topk),
+                                             max_new_tokens=self.max_new_tokens, num_return_sequences=topk)[0]
+        else:
+            text = self.model.generate(parts, mask, rgb=rgb, num_beams=self.num_beams,
+                                       max_new_tokens=self.max_new_tokens)[0]
+            return Translation(name, text, [], clip.num_frames)
+        return Translation(name, candidates[0][0], [(text, float(score)) for text, score in candidates],
+                           clip.num_frames)
+
+    def translate_many(self, sources, topk=1):
+        """Translate clips one by one (batch of 1: a clip's result never depends on its neighbours)."""
+        return [self.translate(source, topk) for source in sources]
+
+    def _rank_classes(self, parts, mask, rgb, topk):
+        """Closed-set ranking: [(word, probability over the class list)] for the best max(topk, 1) words."""
+        log_likelihood = self.model.score_candidates(parts, mask, self.classes, rgb=rgb)[0]  # (C,)
+        probabilities = log_likelihood.double().softmax(-1)
+        order = probabilities.argsort(descending=True)[: max(1, topk)]
+        return [(self.classes[int(i)], float(probabilities[i])) for i in order]
+
+    def close(self):
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
