@@ -41,7 +41,7 @@ def parse_args():
     parser.add_argument("--lang", default="en", choices=["en", "zh"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stage1-epochs", type=int, default=1)
-    parser.add_argument("--stage3-epochs", type=int, default=3, help="SLT/CSLR epochs (ISLR gets twice as many)")
+    parser.add_argument("--stage3-epochs", type=int, default=5, help="SLT/CSLR epochs (ISLR gets twice as many)")
     parser.add_argument("--lr", type=float, default=1e-3, help="higher than the paper's 3e-4: the LM is untrained")
     parser.add_argument("--max-new-tokens", type=int, default=40)
     return parser.parse_args()
@@ -124,8 +124,10 @@ def main():
     print(f"embedded LM saved to {lm_dir}")
 
     print("stage 1: pose-only pre-training on the news-style set")
-    run_script("train_stage1.sh", script_env(args, lm_dir, data_dir, "news", DATASET="Synthetic_News",
-                                             EPOCHS=args.stage1_epochs, OUTPUT_DIR=out / "stage1"), out / "stage1.log")
+    env = script_env(args, lm_dir, data_dir, "news", DATASET="Synthetic_News", EPOCHS=args.stage1_epochs,
+                     OUTPUT_DIR=out / "stage1")
+    env["EXTRA_ARGS"] += f" --eval-every {args.stage1_epochs}"
+    run_script("train_stage1.sh", env, out / "stage1.log")
     results = {}
     for task, (dataset, subset, metric, _) in TASKS.items():
         print(f"stage 3: {task} fine-tuning")
@@ -133,6 +135,7 @@ def main():
         epochs = args.stage3_epochs * (2 if task == "ISLR" else 1)
         env = script_env(args, lm_dir, data_dir, subset, DATASET=dataset, TASK=task, EPOCHS=epochs,
                          FINETUNE=out / "stage1" / "best_checkpoint.pth", OUTPUT_DIR=run_dir)
+        env["EXTRA_ARGS"] += f" --eval-every {epochs}"  # dev once, at the end: beam search is the slow part on CPU
         run_script("train_stage3.sh", env, out / f"stage3_{task.lower()}.log")
         results[task] = json.loads((run_dir / "results.json").read_text())["test"][metric]
     print("evaluation: script/eval_stage3.sh on the SLT checkpoint")
