@@ -2,12 +2,14 @@
 # Stage 3: downstream fine-tuning (paper Table 2: 20 epochs, batch 8, no accumulation, AdamW 3e-4, cosine).
 # Pose-only results fine-tune from stage 1; RGB-pose results add --rgb_support and start from stage 2.
 # Environment overrides: DATASET (CSL_Daily) TASK (SLT|CSLR|ISLR) FINETUNE OUTPUT_DIR LM_PATH EPOCHS BATCH_SIZE
-#   ACCUM LR MAX_LENGTH (ISLR: 64 as the official ISLR script) EXTRA_ARGS LAUNCHER
+#   ACCUM LR MAX_LENGTH (ISLR: 64 as the official ISLR script) EXTRA_ARGS, and script/launcher.sh settings
+#   (LAUNCHER GPUS HOSTFILE DTYPE ZERO_STAGE)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source script/launcher.sh
 task=${TASK:-SLT}
 dataset=${DATASET:-CSL_Daily}
-${LAUNCHER:-python} train.py \
+$LAUNCHER train.py $ENGINE_ARGS \
   --dataset "$dataset" --task "$task" \
   --finetune "${FINETUNE:-out/stage1_pretraining/best_checkpoint.pth}" \
   --lm-path "${LM_PATH:-pretrained_weight/mt5-base}" \
