@@ -28,6 +28,7 @@ from datasets.formats import (
     DataFormatError,
     PoseClip,
     _entry_from_official,
+    load_csl_news_records,
     pose_clip_from_dict,
     read_pose_file,
     resolve_pose_path,
@@ -109,12 +110,7 @@ def _official_records(path):
 
 
 def _csl_news_records(path):
-    try:
-        records = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataFormatError(f"{path}: not a readable JSON label file ({error})") from error
-    if not isinstance(records, list):
-        raise DataFormatError(f"{path}: expected a JSON list of {{video, pose, text}}")
+    records = load_csl_news_records(path)
     parsed = []
     for index, record in enumerate(records):
         if not isinstance(record, dict) or not {"video", "pose", "text"} <= set(record):

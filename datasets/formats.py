@@ -247,14 +247,20 @@ def read_official_labels(path) -> list[LabelEntry]:
     return [_entry_from_official(name, record, path) for name, record in data.items()]
 
 
-def read_csl_news_labels(path) -> list[LabelEntry]:
-    """Read CSL-News JSON labels: a list of {video, pose, text}."""
+def load_csl_news_records(path) -> list:
+    """The raw JSON list of a CSL-News label file (records not yet validated)."""
     try:
         records = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DataFormatError(f"{path}: not a readable JSON label file ({error})") from error
     if not isinstance(records, list):
         raise DataFormatError(f"{path}: expected a JSON list of {{video, pose, text}}")
+    return records
+
+
+def read_csl_news_labels(path) -> list[LabelEntry]:
+    """Read CSL-News JSON labels: a list of {video, pose, text}."""
+    records = load_csl_news_records(path)
     entries = []
     for index, record in enumerate(records):
         if not isinstance(record, dict) or not {"video", "pose", "text"} <= set(record):
