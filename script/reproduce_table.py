@@ -1,0 +1,301 @@
+"""Reproduce one of the paper's tables (3-10, 13) from its config (config/tables/table<N>.json).
+
+    python script/reproduce_table.py --table 9 --out out/tables --dry-run          # print every command
+    python script/reproduce_table.py --table 9 --out out/tables                    # run them, then the table
+    python script/reproduce_table.py --table 13 --out out/smoke --synthetic        # CPU smoke on synthetic data
+
+A config lists named runs (`runs`: entry script, training stage 1/2/3, its flags; "{run:ID}" is run ID's
+best_checkpoint.pth) and table rows (`rows`: name, settings, the paper's numbers, and which run fills each
+column source). The runner adds the paper's Table 2 recipe of the run's stage (the same defaults as
+script/train_stage{1,2,3}.sh), runs every run in dependency order into OUT/<run id>/ (a run whose
+results.json exists is skipped unless --force; run ids are shared across tables, so stage-1 pre-training is
+trained once per OUT folder), then writes OUT/table<N>.md with the paper's numbers beside ours. For tables
+3-6 the utils.collect_results layout of the same runs is appended (real runs only).
+
+--synthetic: the reduced CPU version. It generates the tiny synthetic corpus (with videos when the table has
+RGB runs) and an embedded LM as script/quickstart.py does, maps the datasets (CSL_Daily/How2Sign/OpenASL ->
+Synthetic sentences, MSASL/WLASL -> Synthetic_ISLR, CSL_News/YouTube_ASL -> Synthetic_News) and trains every
+run for 1 epoch with the tiny pose preset. Its numbers only show that the pipeline runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+TABLES_DIR = REPO_ROOT / "config" / "tables"
+TABLES = (3, 4, 5, 6, 7, 8, 9, 10, 13)
+# The paper's Table 2 recipe per stage (= the defaults of script/train_stage{1,2,3}.sh).
+STAGE_RECIPES = {
+    1: ["--batch-size", "16", "--gradient-accumulation-steps", "8", "--epochs", "20", "--lr", "3e-4",
+        "--max_length", "256"],
+    2: ["--batch-size", "4", "--gradient-accumulation-steps", "8", "--epochs", "5", "--lr", "3e-4",
+        "--max_length", "256"],
+    3: ["--batch-size", "8", "--gradient-accumulation-steps", "1", "--epochs", "20", "--lr", "3e-4",
+        "--max_length", "256"],
+}
+ISLR_MAX_LENGTH = "64"  # the official ISLR fine-tuning script
+# --synthetic: dataset -> (registry name, corpus subset)
+SYNTHETIC_DATASETS = {
+    "CSL_Daily": ("Synthetic", "sentences"), "How2Sign": ("Synthetic", "sentences"),
+    "OpenASL": ("Synthetic", "sentences"), "MSASL": ("Synthetic_ISLR", "isolated"),
+    "WLASL": ("Synthetic_ISLR", "isolated"), "CSL_News": ("Synthetic_News", "news"),
+    "YouTube_ASL": ("Synthetic_News", "news"),
+}
+SYNTHETIC_ARGS = [("--epochs", "1"), ("--batch-size", "4"), ("--gradient-accumulation-steps", "1"), ("--lr", "1e-3"),
+                  ("--max_length", "64"), ("--pose-preset", "tiny"), ("--num-beams", "1"), ("--max-new-tokens", "16"),
+                  ("--seed", "0"), ("--no-progress", None)]
+
+
+def load_table(number) -> dict:
+    path = TABLES_DIR / f"table{number}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no config for table {number}: {path}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _flag_value(args, flag):
+    value = None
+    for index, arg in enumerate(args):
+        if arg == flag and index + 1 < len(args):
+            value = args[index + 1]
+    return value
+
+
+def set_flag(args, flag, value=None) -> list[str]:
+    """args with `flag` set to `value` (replacing an earlier value), or the switch `flag` added (value None)."""
+    args = list(args)
+    if flag in args:
+        if value is not None:
+            args[args.index(flag) + 1] = value
+        return args
+    return args + ([flag] if value is None else [flag, value])
+
+
+def run_argv(run: dict, run_id: str, out: Path, synthetic: dict | None = None, extra=()) -> list[str]:
+    """The full command of one run: python ENTRY <stage recipe> <run flags> --output_dir OUT/ID [synthetic] [extra]."""
+    args = list(STAGE_RECIPES[run["stage"]])
+    if run["stage"] == 3 and _flag_value(run["args"], "--task") == "ISLR":
+        args = set_flag(args, "--max_length", ISLR_MAX_LENGTH)
+    for arg in run["args"]:
+        if arg.startswith("{run:") and arg.endswith("}"):
+            arg = str(out / arg[5:-1] / "best_checkpoint.pth")
+        args.append(arg)
+    args += ["--output_dir", str(out / run_id)]
+    if synthetic is not None:
+        args = synthetic_args(args, synthetic)
+    return [sys.executable, run["entry"], *args, *extra]
+
+
+def synthetic_args(args, synthetic) -> list[str]:
+    """Map the datasets onto the synthetic corpus and shrink the recipe (later flags win in argparse)."""
+    args = list(args)
+    index = args.index("--dataset")
+    name, subset = SYNTHETIC_DATASETS[args[index + 1]]
+    args[index + 1] = name
+    data = Path(synthetic["data_dir"]) / subset
+    for flag, value in SYNTHETIC_ARGS + [("--lm-path", str(synthetic["lm_dir"])), ("--labels-dir", str(data)),
+                                         ("--pose-dir", str(data / "pose_format")),
+                                         ("--rgb-dir", str(data / "rgb_format"))]:
+        args = set_flag(args, flag, value)
+    return args
+
+
+def table_commands(config: dict, out: Path, synthetic=None, extra=(), rows=None) -> list[tuple[str, list[str]]]:
+    """(run id, argv) for the runs the selected rows need, parents first (the config's order)."""
+    needed = set()
+    selected = config["rows"] if rows is None else [config["rows"][i] for i in rows]
+
+    def add(run_id):
+        if run_id in needed:
+            return
+        needed.add(run_id)
+        for arg in config["runs"][run_id]["args"]:
+            if arg.startswith("{run:"):
+                add(arg[5:-1])
+
+    for row in selected:
+        for run_id in row["runs"].values():
+            add(run_id)
+    return [(run_id, run_argv(run, run_id, out, synthetic, extra))
+            for run_id, run in config["runs"].items() if run_id in needed]
+
+
+def prepare_synthetic(out: Path, videos: bool) -> dict:
+    """Tiny synthetic corpus + embedded LM (as script/quickstart.py), built once per OUT folder."""
+    from datasets.synthetic import generate_corpus
+    from models.language_model import EmbeddedLMConfig, build_embedded_lm
+    from script.quickstart import corpus_texts
+
+    root = out / "synthetic"
+    data_dir, lm_dir = root / "data", root / "embedded_lm"
+    marker = root / ("corpus_videos.done" if videos else "corpus.done")
+    if not marker.is_file() and not (root / "corpus_videos.done").is_file():
+        summary = generate_corpus(data_dir, seed=0, size="tiny", videos=videos)
+        print(f"synthetic corpus: {summary['counts']} ({summary['seconds']:.0f} s)")
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("ok\n")
+    if not (lm_dir / "config.json").is_file():
+        build_embedded_lm(corpus_texts(data_dir), lm_dir, EmbeddedLMConfig(), seed=0)
+    return {"data_dir": data_dir, "lm_dir": lm_dir}
+
+
+def needs_rgb(config, rows=None) -> bool:
+    return any("--rgb_support" in argv for _, argv in table_commands(config, Path("."), rows=rows))
+
+
+def execute(commands, out: Path, force=False, threads=None):
+    """Run the commands in order; OUT/<id>/runner.json records the command and its wall time."""
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    for run_id, argv in commands:
+        run_dir = out / run_id
+        if (run_dir / "results.json").is_file() and not force:
+            print(f"[skip] {run_id}: {run_dir / 'results.json'} exists")
+            continue
+        log_path = out / "logs" / f"{run_id}.log"
+        print(f"[run] {run_id} (log: {log_path})", flush=True)
+        started = time.time()
+        with open(log_path, "w") as log:
+            completed = subprocess.run(argv, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        seconds = time.time() - started
+        if completed.returncode != 0:
+            tail = log_path.read_text(errors="replace").splitlines()[-15:]
+            raise RuntimeError(f"{run_id} failed (exit {completed.returncode}); {log_path}:\n" + "\n".join(tail))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "runner.json").write_text(json.dumps({"command": shlex.join(argv), "seconds": seconds}, indent=1))
+        print(f"      done in {seconds:.0f} s", flush=True)
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else f"{value:.2f}"
+
+
+def _stage_seconds(config, run_id, out: Path) -> float | None:
+    """Wall time of a run plus its non-stage-1 ancestors (Table 9's time column)."""
+    record = out / run_id / "runner.json"
+    if not record.is_file():
+        return None
+    total = json.loads(record.read_text())["seconds"]
+    for arg in config["runs"][run_id]["args"]:
+        if arg.startswith("{run:") and config["runs"][arg[5:-1]]["stage"] != 1:
+            parent = _stage_seconds(config, arg[5:-1], out)
+            total += parent or 0.0
+    return total
+
+
+def build_rows(config, out: Path, rows=None) -> list[dict]:
+    """Per selected row: {'name', 'paper': {key: str}, 'ours': {key: value or None}}."""
+    from utils.collect_results import RunError, read_run
+
+    selected = config["rows"] if rows is None else [config["rows"][i] for i in rows]
+    built, base_seconds = [], None
+    for row in selected:
+        ours = {}
+        seconds = [_stage_seconds(config, run_id, out) for run_id in row["runs"].values()]
+        row_seconds = None if None in seconds else sum(seconds)
+        if base_seconds is None:
+            base_seconds = row_seconds
+        for column in config["columns"]:
+            if column["source"] == "time":
+                ours[column["key"]] = (f"{row_seconds / base_seconds:.1f}x" if row_seconds and base_seconds
+                                       else None)
+                continue
+            run_id = row["runs"].get(column["source"])
+            value = None
+            if run_id and (out / run_id).is_dir():
+                try:
+                    metrics = read_run(out / run_id).metrics
+                except RunError:
+                    metrics = {}
+                value = metrics.get(column["split"], {}).get(column["metric"])
+            ours[column["key"]] = value
+        paper = {key: str(value) for key, value in row["paper"].items()}  # as printed in the config
+        built.append({"name": row["name"], "paper": paper, "ours": ours})
+    return built
+
+
+def render_table(config, built, synthetic=False) -> str:
+    headers = ["Setting", "Source"] + [column["header"] for column in config["columns"]]
+    lines = [f"**{config['title']}**" + (" (synthetic smoke run: not comparable to the paper)" if synthetic else ""),
+             "", "| " + " | ".join(headers) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(headers) - 2)) + "|"]
+    for row in built:
+        keys = [column["key"] for column in config["columns"]]
+        lines.append("| " + " | ".join([row["name"], "paper"] + [row["paper"].get(key, "-") for key in keys]) + " |")
+        lines.append("| " + " | ".join([row["name"], "ours"] + [_fmt(row["ours"].get(key)) for key in keys]) + " |")
+    if config.get("notes"):
+        lines += [""] + [f"- {note}" for note in config["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def collector_table(config, out: Path, commands) -> str:
+    """The utils.collect_results layout of the same runs (tables 3-6; real dataset names only)."""
+    from utils.collect_results import collect
+
+    if not config.get("collector_table"):
+        return ""
+    dirs = [out / run_id for run_id, _ in commands if (out / run_id / "results.json").is_file()
+            and config["runs"][run_id]["stage"] == 3]
+    if not dirs:
+        return ""
+    import io
+
+    return collect(dirs, tables=[config["collector_table"]], warn=io.StringIO())
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--table", type=int, required=True, choices=TABLES)
+    parser.add_argument("--out", default="out/tables", help="run folders, logs and table<N>.md go here")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    parser.add_argument("--synthetic", action="store_true", help="reduced CPU version on the tiny synthetic corpus")
+    parser.add_argument("--rows", default="", help="comma-separated row indices (0-based) to run; default: all")
+    parser.add_argument("--force", action="store_true", help="re-run runs whose results.json exists")
+    parser.add_argument("--threads", type=int, default=None, help="OMP/MKL threads of each run (CPU)")
+    parser.add_argument("--extra-args", default="",
+                        help="flags appended to every command, e.g. '--dataset-config my.json --lm-path /m/mt5-base'")
+    parser.add_argument("--table-only", action="store_true", help="only (re)build the table from OUT")
+    args = parser.parse_args(argv)
+
+    config = load_table(args.table)
+    out = Path(args.out).resolve()
+    rows = [int(index) for index in args.rows.split(",") if index.strip()] or None
+    synthetic = None
+    if args.synthetic:
+        synthetic = {"data_dir": out / "synthetic" / "data", "lm_dir": out / "synthetic" / "embedded_lm"}
+        if not args.dry_run and not args.table_only:
+            synthetic = prepare_synthetic(out, needs_rgb(config, rows))
+    commands = table_commands(config, out, synthetic, shlex.split(args.extra_args), rows)
+    if args.dry_run:
+        print(f"# {config['title']}: {len(commands)} runs")
+        for run_id, argv_ in commands:
+            print(f"# {run_id}\n{shlex.join(['python'] + argv_[1:])}")
+        return ""
+    if not args.table_only:
+        execute(commands, out, args.force, args.threads)
+    text = render_table(config, build_rows(config, out, rows), args.synthetic)
+    if not args.synthetic:
+        extra = collector_table(config, out, commands)
+        text += ("\n" + extra) if extra else ""
+    (out / f"table{args.table}.md").write_text(text, encoding="utf-8")
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
