@@ -94,8 +94,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                        help="score-aware sampling: the official code's rule or the paper's pseudo-code")
     group.add_argument("--fusion", default="da", choices=["da", "ca"],
                        help="PGF: cross + deformable attention (da) or cross-attention only (ca, Table 10)")
-    group.add_argument("--gate-init", default="official", choices=["official", "trainable"],
-                       help="fusion gate init; 'official' zero-init never trains (docs/rgb_branch.md)")
+    group.add_argument("--gate-init", default="trainable", choices=["official", "trainable"],
+                       help="fusion gate: both start at exactly 0 (stage 2 = stage 1 at init); the official one "
+                            "never receives a gradient, so its RGB branch never trains (docs/rgb_branch.md)")
     group.add_argument("--efficientnet-weights", default="", help="torchvision ImageNet EfficientNet-B0 .pth file")
     group.add_argument("--official-crop", action="store_true",
                        help="reproduce the official crop wrap-around at negative box coordinates")

@@ -26,7 +26,7 @@ class RGBConfig:
     sample_ratio: float = 0.1  # P_samp: share of eligible frames whose hand crops are used
     sampling_rule: str = "official"  # or "paper" (the appendix pseudo-code)
     fusion: str = "da"  # "da": cross + deformable attention (PGF); "ca": cross-attention only (Table 10)
-    gate_init: str = "official"  # or "trainable": see ZeroStartGate
+    gate_init: str = "trainable"  # or "official" (never trains): see make_gate
     official_crop: bool = False  # reproduce the official negative-coordinate wrap-around in crops
     backbone_weights: str = ""  # torchvision ImageNet EfficientNet-B0 file
 
