@@ -164,28 +164,40 @@ class EvalResult:
 
 
 @torch.no_grad()
-def evaluate(model, loader, task, split="dev", char_level=False, symmetric_punct=False, num_beams=4,
-             max_new_tokens=100, progress=True) -> EvalResult:
-    """Loss (mean over batches, as official) + beam-search predictions + the task's metrics."""
+def collect_predictions(model, loader, predict, desc="eval", progress=True):
+    """Run a model over a loader: teacher-forced loss (mean over batches, as official) and `predict(batch)` texts.
+
+    Returns (names, predictions, references, mean loss, skipped samples)."""
     device = next(model.parameters()).device
     model.eval()
     names, predictions, references, losses, skipped = [], [], [], [], 0
-    for batch in tqdm(loader, desc=f"eval {split}", dynamic_ncols=True, disable=not progress):
+    for batch in tqdm(loader, desc=desc, dynamic_ncols=True, disable=not progress):
         skipped += batch["skipped"]
         if not batch["names"]:
             continue
         batch = batch_to_device(batch, device)
-        rgb, langs = batch.get("rgb"), batch.get("langs")
-        losses.append(model(batch["parts"], batch["attention_mask"], batch["targets"], rgb, langs).loss.item())
-        predictions += model.generate(batch["parts"], batch["attention_mask"], rgb, num_beams=num_beams,
-                                      max_new_tokens=max_new_tokens, langs=langs)
+        losses.append(model(batch["parts"], batch["attention_mask"], batch["targets"], batch.get("rgb"),
+                            batch.get("langs")).loss.item())
+        predictions += predict(batch)
         references += batch["targets"]
         names += batch["names"]
+    return names, predictions, references, sum(losses) / max(1, len(losses)), skipped
+
+
+def evaluate(model, loader, task, split="dev", char_level=False, symmetric_punct=False, num_beams=4,
+             max_new_tokens=100, progress=True) -> EvalResult:
+    """Loss + beam-search predictions + the task's metrics."""
+    def beam_search(batch):
+        return model.generate(batch["parts"], batch["attention_mask"], batch.get("rgb"), num_beams=num_beams,
+                              max_new_tokens=max_new_tokens, langs=batch.get("langs"))
+
+    names, predictions, references, loss, skipped = collect_predictions(model, loader, beam_search, f"eval {split}",
+                                                                         progress)
     if char_level:  # official CSL-Daily SLT post-processing; the files hold the processed text
         pairs = [csl_daily_postprocess(p, r, symmetric_punct) for p, r in zip(predictions, references)]
         predictions, references = [p for p, _ in pairs], [r for _, r in pairs]
     metrics = score_texts(predictions, references, task)
-    metrics.update(loss=sum(losses) / max(1, len(losses)), skipped=skipped)
+    metrics.update(loss=loss, skipped=skipped)
     return EvalResult(metrics, names, predictions, references)
 
 

@@ -19,16 +19,15 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
-from datasets.sign_dataset import batch_to_device, collate_samples, target_text
-from engine import PlainStepper, build_optimizer, build_scheduler, train_one_epoch, write_json
+from datasets.sign_dataset import collate_samples, target_text
+from engine import (EvalResult, PlainStepper, build_optimizer, build_scheduler, collect_predictions, is_better,
+                    train_one_epoch, write_json)
 from models.task_heads import FEATURE_POINTS, FEATURES, TaskHeadModel, Vocabulary
-from train import (build_model, dataset_specs, eval_loader, get_args_parser, seed_everything, set_epoch,
-                   train_sampler, training_set)
-from utils.checkpoint import atomic_save
+from train import (build_model, dataset_specs, eval_loader, get_args_parser, report_results, seed_everything,
+                   set_epoch, train_sampler, training_set)
+from utils.checkpoint import atomic_save, load_checkpoint_file
 from utils.metrics import islr_accuracy, wer
-from utils.prediction_files import write_predictions, write_references
 
 
 def get_task_head_parser():
@@ -67,37 +66,16 @@ def _base_datasets(dataset):
     return [dataset]
 
 
-@torch.no_grad()
-def evaluate_head(model, loader, task, progress=False) -> dict:
+def evaluate_head(model, loader, task, progress=False) -> EvalResult:
     """Predictions of the head on a split + utils.metrics scores (ISLR top-1 P-I/P-C, CSLR WER)."""
-    device = next(model.parameters()).device
-    model.eval()
-    names, predictions, references, losses, skipped = [], [], [], [], 0
-    for batch in tqdm(loader, desc="eval", dynamic_ncols=True, disable=not progress):
-        skipped += batch["skipped"]
-        if not batch["names"]:
-            continue
-        batch = batch_to_device(batch, device)
-        rgb, langs = batch.get("rgb"), batch.get("langs")
-        losses.append(model(batch["parts"], batch["attention_mask"], batch["targets"], rgb, langs).loss.item())
-        predictions += model.predict(batch["parts"], batch["attention_mask"], rgb, langs)
-        references += batch["targets"]
-        names += batch["names"]
+    def head_predictions(batch):
+        return model.predict(batch["parts"], batch["attention_mask"], batch.get("rgb"), batch.get("langs"))
+
+    names, predictions, references, loss, skipped = collect_predictions(model, loader, head_predictions, "eval",
+                                                                         progress)
     metrics = islr_accuracy(predictions, references) if task == "ISLR" else wer(predictions, references)
-    metrics.update(loss=sum(losses) / max(1, len(losses)), skipped=skipped)
-    return {"metrics": metrics, "names": names, "predictions": predictions, "references": references}
-
-
-def save_eval(result, output_dir: Path, split):
-    write_predictions(output_dir / f"{split}_pres.txt", zip(result["names"], result["predictions"]))
-    write_references(output_dir / f"{split}_refs.txt", zip(result["names"], result["references"]))
-    write_json(output_dir / f"{split}_metrics.json", result["metrics"])
-
-
-def better(task, metrics, best) -> bool:
-    if best is None:
-        return True
-    return metrics["top1_acc_pi"] > best["top1_acc_pi"] if task == "ISLR" else metrics["wer"] < best["wer"]
+    metrics.update(loss=loss, skipped=skipped)
+    return EvalResult(metrics, names, predictions, references)
 
 
 def main(argv=None):
@@ -121,7 +99,7 @@ def main(argv=None):
     if args.eval:  # --finetune was a task-head checkpoint: load the head too
         if not args.finetune:
             sys.exit("--eval needs --finetune CHECKPOINT")
-        state = torch.load(args.finetune, map_location="cpu", weights_only=False)
+        state = load_checkpoint_file(args.finetune)
         if "head_model" not in state:
             sys.exit(f"{args.finetune} is not a train_task_head.py checkpoint")
         model.vocab = Vocabulary.from_dict(state["vocab"])
@@ -129,9 +107,9 @@ def main(argv=None):
         results = {}
         for split, loader in loaders.items():
             result = evaluate_head(model, loader, args.task, args.progress)
-            save_eval(result, output_dir, split)
-            results[split] = result["metrics"]
-        return _report(results, output_dir)
+            result.save(output_dir, split)
+            results[split] = result.metrics
+        return report_results(results, output_dir)
 
     sampler = train_sampler(args, train, 1, 0)
     if len(sampler) == 0:
@@ -151,25 +129,19 @@ def main(argv=None):
         progress.update(epoch=epoch, batch=0)
         stats = train_one_epoch(stepper, loader, epoch, args, progress)
         dev = evaluate_head(model, loaders["dev"], args.task, args.progress)
-        history.append({"epoch": epoch, "train_loss": stats["loss"], **{f"dev_{k}": v for k, v in dev["metrics"].items()}})
-        print(f"epoch {epoch}: train loss {stats['loss']:.4f}, dev {json.dumps(dev['metrics'])}")
-        if better(args.task, dev["metrics"], best):
-            best, best_state = dev["metrics"], copy.deepcopy(model.state_dict())
-            save_eval(dev, output_dir, "dev")
+        history.append({"epoch": epoch, "train_loss": stats["loss"], **{f"dev_{k}": v for k, v in dev.metrics.items()}})
+        print(f"epoch {epoch}: train loss {stats['loss']:.4f}, dev {json.dumps(dev.metrics)}")
+        if best is None or is_better(args.task, dev.metrics, best):
+            best, best_state = dev.metrics, copy.deepcopy(model.state_dict())
+            dev.save(output_dir, "dev")
             atomic_save({"head_model": best_state, "vocab": vocab.to_dict(), "epoch": epoch, "metrics": best,
                          "args": {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool))}},
                         output_dir / "best_checkpoint.pth")
     write_json(output_dir / "history.json", history)
     model.load_state_dict(best_state)
     test = evaluate_head(model, loaders["test"], args.task, args.progress)
-    save_eval(test, output_dir, "test")
-    return _report({"dev": best, "test": test["metrics"]}, output_dir)
-
-
-def _report(results, output_dir):
-    write_json(output_dir / "results.json", results)
-    print(json.dumps(results, indent=2, ensure_ascii=False))
-    return results
+    test.save(output_dir, "test")
+    return report_results({"dev": best, "test": test.metrics}, output_dir)
 
 
 if __name__ == "__main__":
