@@ -29,6 +29,7 @@ from datasets.formats import (
     PoseClip,
     _entry_from_official,
     load_csl_news_records,
+    load_official_records,
     pose_clip_from_dict,
     read_pose_file,
     resolve_pose_path,
@@ -100,13 +101,7 @@ def _parse_record(name, record, where):
 
 
 def _official_records(path):
-    try:
-        data = safe_load(path)
-    except (ValueError, OSError) as error:
-        raise DataFormatError(str(error)) from error
-    if not isinstance(data, dict):
-        raise DataFormatError(f"{path}: expected a dict name -> record, got {type(data).__name__}")
-    return [_parse_record(str(name), record, path) for name, record in data.items()]
+    return [_parse_record(str(name), record, path) for name, record in load_official_records(path).items()]
 
 
 def _csl_news_records(path):

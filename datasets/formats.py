@@ -236,15 +236,20 @@ def _entry_from_official(name, record, source) -> LabelEntry:
     return LabelEntry(str(record.get("name", name)), text, gloss, str(video_path))
 
 
-def read_official_labels(path) -> list[LabelEntry]:
-    """Read a gzip-pickled official label file (name -> record), in the file's key order."""
+def load_official_records(path) -> dict:
+    """The raw name -> record dict of an official label file, through the restricted unpickler."""
     try:
         data = safe_load(path)
     except (ValueError, OSError) as error:
         raise DataFormatError(str(error)) from error
     if not isinstance(data, dict):
         raise DataFormatError(f"{path}: expected a dict name -> record, got {type(data).__name__}")
-    return [_entry_from_official(name, record, path) for name, record in data.items()]
+    return data
+
+
+def read_official_labels(path) -> list[LabelEntry]:
+    """Read a gzip-pickled official label file (name -> record), in the file's key order."""
+    return [_entry_from_official(name, record, path) for name, record in load_official_records(path).items()]
 
 
 def load_csl_news_records(path) -> list:
