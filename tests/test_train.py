@@ -1,5 +1,6 @@
 """train.py end to end on the tiny synthetic corpus: files, exact resume, NaN handling, data mixing, DeepSpeed."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -140,3 +141,20 @@ def test_two_process_deepspeed_reaches_the_single_process_loss(corpus, tiny_lm_d
     single_loss = json.loads((single / "dev_metrics.json").read_text())["loss"]
     double_loss = json.loads((double / "dev_metrics.json").read_text())["loss"]
     assert abs(double_loss - single_loss) / single_loss < 0.10
+
+
+def test_stage2_script_continues_a_stage1_checkpoint_with_the_rgb_branch(tiny_lm_dir, tmp_path):
+    """script/train_stage2.sh unchanged, pointed at the synthetic corpus with rendered videos by environment."""
+    corpus = tmp_path / "corpus"
+    generate_corpus(corpus, seed=0, size="tiny", videos=True)
+    paths = (f"--labels-dir {corpus / 'sentences'} --pose-dir {corpus / 'sentences' / 'pose_format'} "
+             f"--rgb-dir {corpus / 'sentences' / 'rgb_format'}")
+    train.main(train_args(corpus, tiny_lm_dir, tmp_path / "stage1", "--epochs", "1"))
+    env = {**os.environ, "DATASET": "Synthetic", "LM_PATH": str(tiny_lm_dir), "EPOCHS": "1", "BATCH_SIZE": "4",
+           "ACCUM": "1", "LAUNCHER": "python", "FINETUNE": str(tmp_path / "stage1" / "best_checkpoint.pth"),
+           "OUTPUT_DIR": str(tmp_path / "stage2"), "EXTRA_ARGS": f"{paths} --max-new-tokens 4 --no-progress"}
+    completed = subprocess.run(["bash", "script/train_stage2.sh"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    stage2 = load_checkpoint_file(tmp_path / "stage2" / "best_checkpoint.pth")
+    assert stage2["config"]["rgb"]["sample_ratio"] == 0.1
+    assert any(".hand_fusion.deformable_attention." in key for key in stage2["model"])
