@@ -158,3 +158,9 @@ def test_stage2_script_continues_a_stage1_checkpoint_with_the_rgb_branch(tiny_lm
     stage2 = load_checkpoint_file(tmp_path / "stage2" / "best_checkpoint.pth")
     assert stage2["config"]["rgb"]["sample_ratio"] == 0.1
     assert any(".hand_fusion.deformable_attention." in key for key in stage2["model"])
+
+
+def test_length_grouped_batching_trains(corpus, tiny_lm_dir, tmp_path):
+    results = train.main(train_args(corpus, tiny_lm_dir, tmp_path, "--length-grouped", "--epochs", "1"))
+    assert "bleu4" in results["test"]
+    assert len(list_states(tmp_path)) == 1
