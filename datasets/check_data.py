@@ -13,7 +13,6 @@ Prints a summary table, then one line per problem `FILE: FIELD: what is wrong`; 
 problem and 1 otherwise. `check_dataset` returns the same information as a `Report` for tests and scripts.
 """
 import argparse
-import json
 import os
 import re
 import sys
@@ -30,6 +29,7 @@ from datasets.formats import (
     _entry_from_official,
     load_csl_news_records,
     load_official_records,
+    native_label_records,
     pose_clip_from_dict,
     read_pose_file,
     resolve_pose_path,
@@ -117,24 +117,12 @@ def _csl_news_records(path):
 
 
 def _native_records(path):
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataFormatError(f"{path}: not a readable UTF-8 text file ({error})") from error
     parsed = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            parsed.append((f"line {number}", DataFormatError(f"line {number}: invalid JSON ({error})")))
-            continue
-        if not isinstance(record, dict) or "name" not in record:
-            error = DataFormatError(f"line {number}: expected a JSON object with field 'name'")
-            parsed.append((f"line {number}", error))
-            continue
-        parsed.append(_parse_record(str(record["name"]), record, f"line {number}"))
+    for number, record in native_label_records(path):
+        if isinstance(record, DataFormatError):
+            parsed.append((f"line {number}", DataFormatError(f"line {number}: {record}")))
+        else:
+            parsed.append(_parse_record(str(record["name"]), record, f"line {number}"))
     return parsed
 
 

@@ -277,9 +277,8 @@ def read_csl_news_labels(path) -> list[LabelEntry]:
     return entries
 
 
-def read_native_labels(path) -> list[LabelEntry]:
-    """Read JSON Lines labels: one {name, text, gloss?, video_path?, pose_path?} object per line."""
-    entries = []
+def native_label_records(path):
+    """Yield (line number, record dict or a DataFormatError saying what is wrong) per non-empty JSON Lines line."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
@@ -290,9 +289,20 @@ def read_native_labels(path) -> list[LabelEntry]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise DataFormatError(f"{path}:{number}: invalid JSON ({error})") from error
+            yield number, DataFormatError(f"invalid JSON ({error})")
+            continue
         if not isinstance(record, dict) or "name" not in record:
-            raise DataFormatError(f"{path}:{number}: expected a JSON object with field 'name'")
+            yield number, DataFormatError("expected a JSON object with field 'name'")
+            continue
+        yield number, record
+
+
+def read_native_labels(path) -> list[LabelEntry]:
+    """Read JSON Lines labels: one {name, text, gloss?, video_path?, pose_path?} object per line."""
+    entries = []
+    for number, record in native_label_records(path):
+        if isinstance(record, DataFormatError):
+            raise DataFormatError(f"{path}:{number}: {record}")
         entries.append(_entry_from_official(record["name"], record, f"{path}:{number}"))
         entries[-1].pose_path = record.get("pose_path", "")
     return entries
