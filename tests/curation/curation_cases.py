@@ -12,6 +12,8 @@ module named `conftest` would shadow tests/conftest.py for the tests that import
 """
 import shutil
 
+import cv2
+
 import pytest
 
 from curation.demo import write_broadcast
@@ -85,3 +87,17 @@ def broadcast(broadcast_dir, tmp_path):
     copy = tmp_path / "broadcast"
     shutil.copytree(broadcast_dir, copy)
     return copy
+
+
+def read_frames(path):
+    """Every decoded BGR frame of a video file, in order."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+

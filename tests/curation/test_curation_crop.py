@@ -8,18 +8,7 @@ import pytest
 from curation.crop import (CropBox, CropError, cut_clips, ffmpeg_command, load_presets, parse_crop, preset_box,
                            write_preview)
 from curation.demo import INSET, broadcast_frame, frame_index, inset_image, write_broadcast
-
-
-def read_frames(path):
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
+from curation_cases import read_frames
 
 
 def test_parse_crop_and_pixels():

@@ -9,7 +9,7 @@ import types
 import cv2
 import numpy as np
 import pytest
-from curation_cases import CROP, EXPECTED_CLIPS, SRT_A, broadcast, broadcast_dir  # noqa: F401 (fixtures)
+from curation_cases import CROP, EXPECTED_CLIPS, SRT_A, broadcast, broadcast_dir, read_frames  # noqa: F401 (fixtures)
 
 from curation import pipeline
 from curation.demo import frame_index
@@ -21,17 +21,6 @@ def curate(broadcast, out, *extra):
     """Run the CLI on the broadcast folder; returns its exit status."""
     return main(["--videos", str(broadcast / "videos"), "--subtitles", str(broadcast / "subtitles"),
                  "--crop", CROP, "--out", str(out), *extra])
-
-
-def clip_frames(path):
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    return frames
 
 
 def digests(out):
@@ -52,7 +41,7 @@ def test_expected_clips_texts_and_frames(corpus):
                       for name, (text, _, _) in EXPECTED_CLIPS.items()]
     assert [entry.name for entry in read_csl_news_labels(corpus / "CSL_News_Labels.json")] == list(EXPECTED_CLIPS)
     for name, (_, start, end) in EXPECTED_CLIPS.items():
-        frames = clip_frames(corpus / "rgb_format" / f"{name}.mp4")
+        frames = read_frames(corpus / "rgb_format" / f"{name}.mp4")
         assert [frame_index(frame) for frame in frames] == list(range(start, end)), name
         assert {frame.shape for frame in frames} == {(60, 80, 3)}
 
@@ -199,11 +188,11 @@ def test_ffmpeg_cutter_without_ffmpeg_is_a_setup_error(broadcast, tmp_path, monk
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
-def test_ffmpeg_cutter_gives_the_same_clip_frames(broadcast_dir, tmp_path):
+def test_ffmpeg_cutter_gives_the_same_read_frames(broadcast_dir, tmp_path):
     out = tmp_path / "out"
     assert curate(broadcast_dir, out, "--cutter", "ffmpeg") == 0
     for name, (_, start, end) in EXPECTED_CLIPS.items():
-        frames = clip_frames(out / "rgb_format" / f"{name}.mp4")
+        frames = read_frames(out / "rgb_format" / f"{name}.mp4")
         assert [frame_index(frame) for frame in frames] == list(range(start, end)), name
 
 
@@ -264,7 +253,7 @@ def test_extract_poses_without_mediapipe_is_a_clear_error(broadcast, tmp_path, m
 
 def fake_extractor(video_path):
     """Stands in for the MediaPipe front-end: one moving point per clip frame (the first clip: nobody)."""
-    frames = len(clip_frames(video_path))
+    frames = len(read_frames(video_path))
     keypoints = np.full((frames, 133, 2), 0.5, np.float32)
     keypoints[:, 0, 0] = np.linspace(0.1, 0.9, frames)
     seen = not video_path.endswith("_0000.mp4")
