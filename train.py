@@ -298,7 +298,7 @@ class Run:
         self.world_size = torch.distributed.get_world_size() if self.distributed else 1
         seed_everything(args.seed)
         self.specs = dataset_specs(args)
-        self.model = build_model(args, self.specs[0])
+        self.model = self.make_model()
         train = training_set(args, self.specs)
         self.sampler = train_sampler(args, train, self.world_size, self.rank)
         # An own generator: creating a loader iterator must not draw from the global RNG (exact resume).
@@ -311,6 +311,21 @@ class Run:
         self.progress = {"epoch": 0, "batch": 0, "optimizer_step": 0, "skipped": 0, "nonfinite": 0}
         self.best = None  # dev metrics of the best epoch
         self.log = RunLogger(self.output_dir) if self.rank == 0 else None
+
+    # ------------------------------------------------------------------ what is trained (train_task_head.py overrides)
+    def make_model(self):
+        """The model to train: Uni-Sign built from the flags (or the --finetune checkpoint's config)."""
+        return build_model(self.args, self.specs[0])
+
+    def payload(self, epoch, metrics=None) -> dict:
+        """The weights and what rebuilds the model: best_checkpoint.pth, checkpoint.pth, training states."""
+        return checkpoint_payload(self.model, self.args, epoch, metrics)
+
+    def evaluate(self, split):
+        return evaluate_split(self.model, self.eval_loaders[split], split, self.args, self.specs[0])
+
+    def load_best(self):
+        load_model_weights(self.model, self.output_dir / "best_checkpoint.pth")
 
     def _stepper(self):
         args = self.args
@@ -334,7 +349,7 @@ class Run:
             self.stepper.model.save_checkpoint(str(self.output_dir / "deepspeed"), tag=f"step-{progress['optimizer_step']:08d}",
                                                client_state=self._client_state(progress))
             return
-        payload = {**checkpoint_payload(self.model, self.args, progress["epoch"]), **self._client_state(progress),
+        payload = {**self.payload(progress["epoch"]), **self._client_state(progress),
                    "optimizer": self.stepper.optimizer.state_dict(), "scheduler": self.stepper.scheduler.state_dict()}
         save_training_state(self.output_dir, payload, progress["optimizer_step"], self.args.keep_checkpoints)
 
@@ -361,7 +376,7 @@ class Run:
 
     def save_debug_checkpoint(self, error):
         path = self.output_dir / f"debug_nonfinite_step{self.progress['optimizer_step']:08d}.pth"
-        atomic_save({**checkpoint_payload(self.model, self.args, self.progress["epoch"]), "error": str(error)}, path)
+        atomic_save({**self.payload(self.progress["epoch"]), "error": str(error)}, path)
         return path
 
     # ------------------------------------------------------------------ loop
@@ -393,16 +408,15 @@ class Run:
         row = {"train_loss": stats["loss"], "samples_per_s": stats["samples_per_s"],
                "skipped": self.progress["skipped"], "nonfinite": self.progress["nonfinite"]}
         if self.rank == 0 and ((epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs):
-            dev = evaluate_split(self.model, self.eval_loaders["dev"], "dev", args, self.specs[0])
+            dev = self.evaluate("dev")
             row.update({f"dev_{key}": value for key, value in dev.metrics.items()})
             print(f"epoch {epoch}: train loss {stats['loss']:.4f}, dev {json.dumps(dev.metrics)}")
             if self.best is None or is_better(args.task, dev.metrics, self.best):
                 self.best = dev.metrics
                 dev.save(self.output_dir, "dev")
-                atomic_save(checkpoint_payload(self.model, args, epoch, dev.metrics),
-                            self.output_dir / "best_checkpoint.pth")
+                atomic_save(self.payload(epoch, dev.metrics), self.output_dir / "best_checkpoint.pth")
         if self.rank == 0:
-            atomic_save(checkpoint_payload(self.model, args, epoch), self.output_dir / "checkpoint.pth")
+            atomic_save(self.payload(epoch), self.output_dir / "checkpoint.pth")
             self.log.scalars("epoch", epoch, **row)
         if self.distributed:
             torch.distributed.barrier()
@@ -412,8 +426,8 @@ class Run:
         if self.rank != 0:
             return {}
         self.log.close()
-        load_model_weights(self.model, self.output_dir / "best_checkpoint.pth")
-        test = evaluate_split(self.model, self.eval_loaders["test"], "test", self.args, self.specs[0])
+        self.load_best()
+        test = self.evaluate("test")
         test.save(self.output_dir, "test")
         return report_results({"dev": self.best, "test": test.metrics}, self.output_dir)
 

@@ -7,26 +7,29 @@ Same datasets, registry, flags and output layout as train.py (args.json, results
   --feature-point pre_proj|post_proj   where F_sign is read (default: before pose_proj, see models/task_heads.py)
   --head-hidden-dim N --lstm-layers N --head-dropout P --freeze-backbone
 
+Training is train.py's loop (train.Run): --resume, --save-every-steps, --nonfinite, the run logs and DeepSpeed
+(--deepspeed --zero_stage N --dtype bf16, or the deepspeed launcher) work the same way. best_checkpoint.pth holds
+the whole model (backbone + head) under "model", the backbone's config, the vocabulary and the head's settings
+("task_head"); `--eval --finetune best_checkpoint.pth` re-evaluates it.
+
   python train_task_head.py --dataset MSASL --task ISLR --features lm_enc \\
       --finetune out/stage1_youtube_asl/best_checkpoint.pth --output_dir out/t7_msasl_lm_enc
   python train_task_head.py --dataset CSL_Daily --task CSLR --features sign \\
       --finetune out/stage1_csl_news/best_checkpoint.pth --output_dir out/t7_csl_sign
 """
-import copy
-import json
 import sys
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
-from datasets.sign_dataset import collate_samples, target_text
-from engine import (EvalResult, PlainStepper, build_optimizer, build_scheduler, collect_predictions, is_better,
-                    train_one_epoch, write_json)
+from datasets.registry import load_split
+from datasets.sign_dataset import target_text
+from engine import EvalResult, collect_predictions
 from models.task_heads import FEATURE_POINTS, FEATURES, TaskHeadModel, Vocabulary
-from train import (build_model, dataset_specs, eval_loader, get_args_parser, report_results, seed_everything,
-                   set_epoch, train_sampler, training_set)
-from utils.checkpoint import atomic_save, load_checkpoint_file
+from models.uni_sign import UniSign
+from train import (Run, build_model, checkpoint_payload, dataset_specs, eval_loader, get_args_parser, model_config,
+                   report_results, seed_everything)
+from utils.checkpoint import load_checkpoint_file
 from utils.metrics import islr_accuracy, wer
 
 
@@ -47,23 +50,19 @@ def get_task_head_parser():
     return parser
 
 
-def build_vocabulary(dataset, task) -> Vocabulary:
-    """Classes (ISLR: the training words) or gloss tokens (CSLR) of a training set's label entries."""
-    entries = [entry for part in _base_datasets(dataset) for entry in part.entries]
-    targets = [target_text(entry, task) for entry in entries]
+def build_vocabulary(specs, task) -> Vocabulary:
+    """Classes (ISLR: the training words) or gloss tokens (CSLR) of the training splits' label entries."""
+    targets = [target_text(entry, task) for spec in specs for entry in load_split(spec, "train")]
     if task == "ISLR":
         return Vocabulary(targets)
     return Vocabulary([token for text in targets for token in text.split()], ctc=True)
 
 
-def _base_datasets(dataset):
-    from torch.utils.data import ConcatDataset, Subset
-
-    if isinstance(dataset, ConcatDataset):
-        return [base for part in dataset.datasets for base in _base_datasets(part)]
-    if isinstance(dataset, Subset):
-        return _base_datasets(dataset.dataset)
-    return [dataset]
+def head_settings(args) -> dict:
+    """TaskHeadModel's keyword arguments besides backbone and vocabulary (stored in the checkpoints)."""
+    return {"task": args.task, "features": args.features, "feature_point": args.feature_point,
+            "hidden_dim": args.head_hidden_dim, "lstm_layers": args.lstm_layers, "dropout": args.head_dropout,
+            "label_smoothing": args.label_smoothing, "freeze_backbone": args.freeze_backbone}
 
 
 def evaluate_head(model, loader, task, progress=False) -> EvalResult:
@@ -78,70 +77,59 @@ def evaluate_head(model, loader, task, progress=False) -> EvalResult:
     return EvalResult(metrics, names, predictions, references)
 
 
+class TaskHeadRun(Run):
+    """train.Run with a TaskHeadModel: same loop, resume, checkpoints, logs and DeepSpeed; head metrics."""
+
+    def make_model(self):
+        backbone = build_model(self.args, self.specs[0])
+        self.vocab = build_vocabulary(self.specs, self.args.task)
+        model = TaskHeadModel(backbone, vocab=self.vocab, **head_settings(self.args))
+        return model.to(next(backbone.parameters()).device)
+
+    def payload(self, epoch, metrics=None) -> dict:
+        """The backbone's payload (format, config, args) with the whole model's weights, vocabulary and head."""
+        return {**checkpoint_payload(self.model.backbone, self.args, epoch, metrics), "model": self.model.state_dict(),
+                "vocab": self.vocab.to_dict(), "task_head": head_settings(self.args)}
+
+    def evaluate(self, split):
+        return evaluate_head(self.model, self.eval_loaders[split], self.args.task, self.args.progress)
+
+    def load_best(self):
+        self.model.load_state_dict(load_checkpoint_file(self.output_dir / "best_checkpoint.pth")["model"])
+
+
+def load_task_head_model(args, spec, path) -> TaskHeadModel:
+    """A train_task_head.py checkpoint (best_checkpoint.pth, checkpoint.pth) as a TaskHeadModel."""
+    state = load_checkpoint_file(path)
+    if "task_head" not in state:
+        sys.exit(f"{path} is not a train_task_head.py checkpoint (no 'task_head' entry); "
+                 "evaluate Uni-Sign checkpoints with train.py --eval")
+    backbone = UniSign.from_lm_path(model_config(args, spec, state), args.lm_path)
+    model = TaskHeadModel(backbone, vocab=Vocabulary.from_dict(state["vocab"]), **state["task_head"])
+    model.load_state_dict(state["model"])
+    return model.to("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def run_task_head_evaluation(args) -> dict:
+    if not args.finetune:
+        sys.exit("--eval needs --finetune CHECKPOINT (a train_task_head.py best_checkpoint.pth)")
+    seed_everything(args.seed)
+    specs = dataset_specs(args)
+    model = load_task_head_model(args, specs[0], args.finetune)
+    output_dir = Path(args.output_dir)
+    results = {}
+    for split in ("dev", "test"):
+        result = evaluate_head(model, eval_loader(args, specs, split), model.task, args.progress)
+        result.save(output_dir, split)
+        results[split] = result.metrics
+    return report_results(results, output_dir)
+
+
 def main(argv=None):
     args = get_task_head_parser().parse_args(argv)
     if args.task not in ("ISLR", "CSLR"):
         sys.exit("task-specific heads exist for --task ISLR (MLP) and CSLR (BiLSTM + CTC)")
-    if args.deepspeed:
-        sys.exit("train_task_head.py trains in one process; drop --deepspeed")
-    seed_everything(args.seed)
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_json(output_dir / "args.json", vars(args))
-    specs = dataset_specs(args)
-    backbone = build_model(args, specs[0])
-    train = training_set(args, specs)
-    vocab = build_vocabulary(train, args.task)
-    model = TaskHeadModel(backbone, args.task, args.features, vocab, args.feature_point, args.head_hidden_dim,
-                          args.lstm_layers, args.head_dropout, args.label_smoothing, args.freeze_backbone)
-    model.to(next(backbone.parameters()).device)
-    loaders = {split: eval_loader(args, specs, split) for split in ("dev", "test")}
-    if args.eval:  # --finetune was a task-head checkpoint: load the head too
-        if not args.finetune:
-            sys.exit("--eval needs --finetune CHECKPOINT")
-        state = load_checkpoint_file(args.finetune)
-        if "head_model" not in state:
-            sys.exit(f"{args.finetune} is not a train_task_head.py checkpoint")
-        model.vocab = Vocabulary.from_dict(state["vocab"])
-        model.load_state_dict(state["head_model"])
-        results = {}
-        for split, loader in loaders.items():
-            result = evaluate_head(model, loader, args.task, args.progress)
-            result.save(output_dir, split)
-            results[split] = result.metrics
-        return report_results(results, output_dir)
-
-    sampler = train_sampler(args, train, 1, 0)
-    if len(sampler) == 0:
-        sys.exit(f"train split of {args.dataset} has fewer samples than --batch-size {args.batch_size}")
-    loader = DataLoader(train, batch_sampler=sampler, collate_fn=collate_samples, num_workers=args.num_workers,
-                        generator=torch.Generator().manual_seed(args.seed))
-    betas = tuple(args.opt_betas) if args.opt_betas else (0.9, 0.999)
-    optimizer = build_optimizer(model, args.lr, args.weight_decay, args.opt_eps, betas)
-    scheduler = build_scheduler(optimizer, args.epochs, len(sampler), args.gradient_accumulation_steps,
-                                args.warmup_epochs)
-    stepper = PlainStepper(model, optimizer, scheduler, args.gradient_accumulation_steps, args.gradient_clipping)
-    progress = {"epoch": 0, "batch": 0, "optimizer_step": 0, "skipped": 0, "nonfinite": 0}
-    best, best_state, history = None, None, []
-    for epoch in range(args.epochs):
-        set_epoch(train, epoch)
-        sampler.set_epoch(epoch, start_batch=0)
-        progress.update(epoch=epoch, batch=0)
-        stats = train_one_epoch(stepper, loader, epoch, args, progress)
-        dev = evaluate_head(model, loaders["dev"], args.task, args.progress)
-        history.append({"epoch": epoch, "train_loss": stats["loss"], **{f"dev_{k}": v for k, v in dev.metrics.items()}})
-        print(f"epoch {epoch}: train loss {stats['loss']:.4f}, dev {json.dumps(dev.metrics)}")
-        if best is None or is_better(args.task, dev.metrics, best):
-            best, best_state = dev.metrics, copy.deepcopy(model.state_dict())
-            dev.save(output_dir, "dev")
-            atomic_save({"head_model": best_state, "vocab": vocab.to_dict(), "epoch": epoch, "metrics": best,
-                         "args": {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool))}},
-                        output_dir / "best_checkpoint.pth")
-    write_json(output_dir / "history.json", history)
-    model.load_state_dict(best_state)
-    test = evaluate_head(model, loaders["test"], args.task, args.progress)
-    test.save(output_dir, "test")
-    return report_results({"dev": best, "test": test.metrics}, output_dir)
+    return run_task_head_evaluation(args) if args.eval else TaskHeadRun(args).train()
 
 
 if __name__ == "__main__":
