@@ -2,7 +2,8 @@
 
     python script/reproduce_table.py --table 9 --out out/tables --dry-run          # print every command
     python script/reproduce_table.py --table 9 --out out/tables                    # run them, then the table
-    python script/reproduce_table.py --table 13 --out out/smoke --synthetic        # CPU smoke on synthetic data
+    python script/reproduce_table.py --table 13 --out out/smoke --synthetic --in-process   # CPU smoke, synthetic data
+    python script/reproduce_table.py --table 6 --out out/tables --bleurt-checkpoint /models/BLEURT-20
 
 A config lists named runs (`runs`: entry script, training stage 1/2/3, its flags; "{run:ID}" is run ID's
 best_checkpoint.pth) and table rows (`rows`: name, settings, the paper's numbers, and which run fills each
@@ -12,20 +13,32 @@ results.json exists is skipped unless --force; run ids are shared across tables,
 trained once per OUT folder), then writes OUT/table<N>.md with the paper's numbers beside ours. For tables
 3-6 the utils.collect_results layout of the same runs is appended (real runs only).
 
+OUT/<run id>/runner.json records each run's command, its wall time and the machine (Table 9's time column).
+BLEURT (Table 6) is not computed by train.py: with --bleurt-checkpoint DIR the runner scores the runs' dev/test
+prediction files with utils/bleurt.py and adds `bleurt` to their results; without it the cells read "n/c".
+--in-process runs each command inside this Python process (the same argv, main() of train.py or
+train_task_head.py; output to the same log): it saves the ~5-7 s of imports per run, which dominate the
+synthetic runs. Real runs should keep the default (one process per run, or your own launcher).
+
 --synthetic: the reduced CPU version. It generates the tiny synthetic corpus (with videos when the table has
-RGB runs) and an embedded LM as script/quickstart.py does, maps the datasets (CSL_Daily/How2Sign/OpenASL ->
+RGB runs) and a small embedded LM as script/quickstart.py does, maps the datasets (CSL_Daily/How2Sign/OpenASL ->
 Synthetic sentences, MSASL/WLASL -> Synthetic_ISLR, CSL_News/YouTube_ASL -> Synthetic_News) and trains every
-run for 1 epoch with the tiny pose preset. Its numbers only show that the pipeline runs.
+run for 1 epoch with the tiny pose preset on at most 16 frames per sample, greedy decoding of at most 8 tokens.
+Its numbers only show that the pipeline runs (every row of every table: a few minutes on a 2-core CPU).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
 import os
+import platform
 import shlex
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -50,9 +63,14 @@ SYNTHETIC_DATASETS = {
     "WLASL": ("Synthetic_ISLR", "isolated"), "CSL_News": ("Synthetic_News", "news"),
     "YouTube_ASL": ("Synthetic_News", "news"),
 }
+# 16 frames per sample keep the RGB runs (EfficientNet-B0 on P_samp x frames hand crops) at seconds on a CPU.
 SYNTHETIC_ARGS = [("--epochs", "1"), ("--batch-size", "4"), ("--gradient-accumulation-steps", "1"), ("--lr", "1e-3"),
-                  ("--max_length", "64"), ("--pose-preset", "tiny"), ("--num-beams", "1"), ("--max-new-tokens", "16"),
-                  ("--seed", "0"), ("--no-progress", None)]
+                  ("--max_length", "16"), ("--pose-preset", "tiny"), ("--num-beams", "1"), ("--max-new-tokens", "8"),
+                  ("--keep-checkpoints", "1"), ("--seed", "0"), ("--no-progress", None)]
+# --synthetic: the embedded LM (models.language_model.EmbeddedLMConfig) at a quarter of the quickstart's width.
+SYNTHETIC_LM = dict(d_model=64, d_kv=16, d_ff=128, num_layers=1, num_decoder_layers=1, num_heads=2)
+BLEURT_METRIC = "bleurt"
+NOT_COMPUTED = "n/c"
 
 
 def load_table(number) -> dict:
@@ -144,7 +162,7 @@ def prepare_synthetic(out: Path, videos: bool) -> dict:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text("ok\n")
     if not (lm_dir / "config.json").is_file():
-        build_embedded_lm(corpus_texts(data_dir), lm_dir, EmbeddedLMConfig(), seed=0)
+        build_embedded_lm(corpus_texts(data_dir), lm_dir, EmbeddedLMConfig(**SYNTHETIC_LM), seed=0)
     return {"data_dir": data_dir, "lm_dir": lm_dir}
 
 
@@ -152,12 +170,52 @@ def needs_rgb(config, rows=None) -> bool:
     return any("--rgb_support" in argv for _, argv in table_commands(config, Path("."), rows=rows))
 
 
-def execute(commands, out: Path, force=False, threads=None):
-    """Run the commands in order; OUT/<id>/runner.json records the command and its wall time."""
+def machine_description() -> str:
+    """Where a run was timed: the GPU when one is visible, else the CPU model and its core count."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    model = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").is_file():
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    return f"{os.cpu_count()}-core {model} CPU"
+
+
+def run_in_process(argv, log, threads=None) -> int:
+    """argv = [python, ENTRY, *args]: ENTRY's main(args) in this process, its output into `log`; the exit status."""
+    import torch
+
+    module = importlib.import_module(Path(argv[1]).stem)
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            try:
+                module.main(argv[2:])
+            except SystemExit as stop:  # sys.exit("message") or sys.exit(code), as the script would exit
+                if stop.code in (None, 0):
+                    return 0
+                print(stop.code, file=log)
+                return stop.code if isinstance(stop.code, int) else 1
+            except Exception:  # noqa: BLE001 (the run failed; its traceback goes to its log like a subprocess's)
+                traceback.print_exc(file=log)
+                return 1
+        return 0
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def execute(commands, out: Path, force=False, threads=None, in_process=False):
+    """Run the commands in order; OUT/<id>/runner.json records the command, its wall time and the machine."""
     env = dict(os.environ)
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     (out / "logs").mkdir(parents=True, exist_ok=True)
+    machine = machine_description()
     for run_id, argv in commands:
         run_dir = out / run_id
         if (run_dir / "results.json").is_file() and not force:
@@ -167,14 +225,45 @@ def execute(commands, out: Path, force=False, threads=None):
         print(f"[run] {run_id} (log: {log_path})", flush=True)
         started = time.time()
         with open(log_path, "w") as log:
-            completed = subprocess.run(argv, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            if in_process:
+                returncode = run_in_process(argv, log, threads)
+            else:
+                returncode = subprocess.run(argv, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
         seconds = time.time() - started
-        if completed.returncode != 0:
+        if returncode != 0:
             tail = log_path.read_text(errors="replace").splitlines()[-15:]
-            raise RuntimeError(f"{run_id} failed (exit {completed.returncode}); {log_path}:\n" + "\n".join(tail))
+            raise RuntimeError(f"{run_id} failed (exit {returncode}); {log_path}:\n" + "\n".join(tail))
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "runner.json").write_text(json.dumps({"command": shlex.join(argv), "seconds": seconds}, indent=1))
+        record = {"command": shlex.join(argv), "seconds": seconds, "machine": machine,
+                  "launch": "in-process" if in_process else "subprocess"}
+        (run_dir / "runner.json").write_text(json.dumps(record, indent=1))
         print(f"      done in {seconds:.0f} s", flush=True)
+
+
+def add_bleurt(config, out: Path, checkpoint, rows=None) -> list[str]:
+    """Score BLEURT (utils.bleurt.add_bleurt_to_run) for the runs behind the table's BLEURT cells that lack it.
+
+    Returns the run ids it scored. BleurtUnavailable when the checkpoint or its package is missing."""
+    from utils.bleurt import add_bleurt_to_run
+
+    selected = config["rows"] if rows is None else [config["rows"][i] for i in rows]
+    wanted = {}  # run id -> splits
+    for column in config["columns"]:
+        if column["metric"] != BLEURT_METRIC:
+            continue
+        for row in selected:
+            wanted.setdefault(row["runs"][column["source"]], set()).add(column["split"])
+    scored = []
+    for run_id, splits in wanted.items():
+        results_file = out / run_id / "results.json"
+        if not results_file.is_file():
+            continue
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+        missing = tuple(sorted(split for split in splits if BLEURT_METRIC not in results.get(split, {})))
+        if missing:
+            add_bleurt_to_run(out / run_id, checkpoint, missing)
+            scored.append(run_id)
+    return scored
 
 
 # --------------------------------------------------------------------------- the table
@@ -186,34 +275,47 @@ def _fmt(value) -> str:
     return value if isinstance(value, str) else f"{value:.2f}"
 
 
-def _stage_seconds(config, run_id, out: Path) -> float | None:
-    """Wall time of a run plus its non-stage-1 ancestors (Table 9's time column)."""
-    record = out / run_id / "runner.json"
-    if not record.is_file():
-        return None
-    total = json.loads(record.read_text())["seconds"]
-    for arg in config["runs"][run_id]["args"]:
-        if arg.startswith("{run:") and config["runs"][arg[5:-1]]["stage"] != 1:
-            parent = _stage_seconds(config, arg[5:-1], out)
-            total += parent or 0.0
-    return total
+def timed_runs(config, run_ids) -> set[str]:
+    """The runs and their ancestors except stage-1 pre-training (shared by every row of Table 9): what a row costs."""
+    timed = set()
+    for run_id in run_ids:
+        timed.add(run_id)
+        parents = [arg[5:-1] for arg in config["runs"][run_id]["args"] if arg.startswith("{run:")]
+        timed |= timed_runs(config, [parent for parent in parents if config["runs"][parent]["stage"] != 1])
+    return timed
+
+
+def row_time(config, row, out: Path) -> tuple[float, set[str]] | None:
+    """(seconds, machines) of a row's timed runs, each counted once, from their runner.json; None if one is missing."""
+    seconds, machines = 0.0, set()
+    for run_id in sorted(timed_runs(config, row["runs"].values())):
+        record = out / run_id / "runner.json"
+        if not record.is_file():
+            return None
+        values = json.loads(record.read_text())
+        seconds += values["seconds"]
+        machines.add(values.get("machine", "unknown machine"))
+    return seconds, machines
 
 
 def build_rows(config, out: Path, rows=None) -> list[dict]:
-    """Per selected row: {'name', 'paper': {key: str}, 'ours': {key: value or None}}."""
+    """Per selected row: {'name', 'paper': {key: str}, 'ours': {key: value, str or None}, 'machines'}.
+
+    A time cell is "<seconds> s (<ratio to the first row>x)"; a BLEURT cell of a finished run without BLEURT is
+    NOT_COMPUTED."""
     from utils.collect_results import RunError, read_run
 
     selected = config["rows"] if rows is None else [config["rows"][i] for i in rows]
     built, base_seconds = [], None
     for row in selected:
-        ours = {}
-        seconds = [_stage_seconds(config, run_id, out) for run_id in row["runs"].values()]
-        row_seconds = None if None in seconds else sum(seconds)
-        if base_seconds is None:
-            base_seconds = row_seconds
+        ours, machines = {}, set()
+        timed = row_time(config, row, out) if any(c["source"] == "time" for c in config["columns"]) else None
+        if timed is not None:
+            machines = timed[1]
+            base_seconds = timed[0] if base_seconds is None else base_seconds
         for column in config["columns"]:
             if column["source"] == "time":
-                ours[column["key"]] = (f"{row_seconds / base_seconds:.1f}x" if row_seconds and base_seconds
+                ours[column["key"]] = (f"{timed[0]:.0f} s ({timed[0] / base_seconds:.1f}x)" if timed and base_seconds
                                        else None)
                 continue
             run_id = row["runs"].get(column["source"])
@@ -224,9 +326,11 @@ def build_rows(config, out: Path, rows=None) -> list[dict]:
                 except RunError:
                     metrics = {}
                 value = metrics.get(column["split"], {}).get(column["metric"])
+                if value is None and column["metric"] == BLEURT_METRIC and metrics:
+                    value = NOT_COMPUTED
             ours[column["key"]] = value
         paper = {key: str(value) for key, value in row["paper"].items()}  # as printed in the config
-        built.append({"name": row["name"], "paper": paper, "ours": ours})
+        built.append({"name": row["name"], "paper": paper, "ours": ours, "machines": machines})
     return built
 
 
@@ -238,8 +342,17 @@ def render_table(config, built, synthetic=False) -> str:
         keys = [column["key"] for column in config["columns"]]
         lines.append("| " + " | ".join([row["name"], "paper"] + [row["paper"].get(key, "-") for key in keys]) + " |")
         lines.append("| " + " | ".join([row["name"], "ours"] + [_fmt(row["ours"].get(key)) for key in keys]) + " |")
-    if config.get("notes"):
-        lines += [""] + [f"- {note}" for note in config["notes"]]
+    notes = list(config.get("notes", []))
+    machines = sorted({machine for row in built for machine in row["machines"]})
+    if machines:
+        notes.append(f"Time (ours) was measured on {' and '.join(machines)}: seconds of wall time (training and "
+                     "the dev/test evaluation of each run), and the ratio to the first row; the paper's column is "
+                     "its relative training time as printed.")
+    if any(value == NOT_COMPUTED for row in built for value in row["ours"].values()):
+        notes.append(f"{NOT_COMPUTED}: BLEURT not computed (no --bleurt-checkpoint given; with --table-only the "
+                     "runner only scores, it trains nothing).")
+    if notes:
+        lines += [""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -270,10 +383,21 @@ def main(argv=None) -> str:
     parser.add_argument("--extra-args", default="",
                         help="flags appended to every command, e.g. '--dataset-config my.json --lm-path /m/mt5-base'")
     parser.add_argument("--table-only", action="store_true", help="only (re)build the table from OUT")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run each command's main() inside this process (saves start-up time; CPU smoke runs)")
+    parser.add_argument("--bleurt-checkpoint", default="",
+                        help="local BLEURT checkpoint (e.g. BLEURT-20): score the BLEURT cells (Table 6)")
     args = parser.parse_args(argv)
 
     config = load_table(args.table)
     out = Path(args.out).resolve()
+    if args.bleurt_checkpoint and not args.dry_run:
+        from utils.bleurt import BleurtUnavailable, checkpoint_kind
+
+        try:  # before hours of training: the folder exists and is a BLEURT checkpoint layout
+            checkpoint_kind(args.bleurt_checkpoint)
+        except BleurtUnavailable as error:
+            sys.exit(str(error))
     rows = [int(index) for index in args.rows.split(",") if index.strip()] or None
     synthetic = None
     if args.synthetic:
@@ -287,7 +411,15 @@ def main(argv=None) -> str:
             print(f"# {run_id}\n{shlex.join(['python'] + argv_[1:])}")
         return ""
     if not args.table_only:
-        execute(commands, out, args.force, args.threads)
+        execute(commands, out, args.force, args.threads, args.in_process)
+    if args.bleurt_checkpoint:
+        from utils.bleurt import BleurtUnavailable
+
+        try:
+            for run_id in add_bleurt(config, out, args.bleurt_checkpoint, rows):
+                print(f"[bleurt] {run_id}: scored with {args.bleurt_checkpoint}")
+        except BleurtUnavailable as error:
+            sys.exit(str(error))
     text = render_table(config, build_rows(config, out, rows), args.synthetic)
     if not args.synthetic:
         extra = collector_table(config, out, commands)

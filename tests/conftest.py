@@ -50,3 +50,20 @@ def tiny_model(tiny_lm_dir):
     torch.manual_seed(0)
     config = UniSignConfig(lang="English", pose=PoseEncoderConfig(proj_dim=8, spatial_widths=(8, 16, 16)))
     return UniSign.from_lm_path(config, tiny_lm_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_bleurt_checkpoint(tmp_path_factory):
+    """A tiny BERT sequence-regression checkpoint (1 output), the layout of the BERT-based BLEURT ports."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny_bleurt")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "cat", "dog", "sat", "on", "mat", "."]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, num_labels=1)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    return folder

@@ -14,22 +14,6 @@ HYPS = ["the cat sat on the mat .", "a dog sat"]
 REFS = ["the cat sat on a mat .", "the dog sat on the mat"]
 
 
-@pytest.fixture(scope="module")
-def tiny_regression_checkpoint(tmp_path_factory):
-    """A tiny BERT sequence-regression checkpoint (1 output), the layout of the BERT-based BLEURT ports."""
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
-
-    folder = tmp_path_factory.mktemp("tiny_bleurt")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "cat", "dog", "sat", "on", "mat", "."]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, num_labels=1)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    return folder
-
-
 def write_pair(folder, split="test"):
     names = [f"s{i}" for i in range(len(HYPS))]
     write_predictions(folder / f"{split}_pres.txt", zip(names, HYPS))
@@ -70,13 +54,13 @@ def test_eval_score_reports_other_metrics_and_the_message(tmp_path, capsys):
     assert "BLEURT not computed" in captured.err and json.loads(captured.out)["n"] == 2
 
 
-def test_bleurt_computation_on_a_local_checkpoint(tiny_regression_checkpoint, tmp_path):
+def test_bleurt_computation_on_a_local_checkpoint(tiny_bleurt_checkpoint, tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    assert checkpoint_kind(tiny_regression_checkpoint) == "transformers"
-    value = bleurt_score(HYPS, REFS, tiny_regression_checkpoint, batch_size=1)
-    model = AutoModelForSequenceClassification.from_pretrained(tiny_regression_checkpoint).eval()
-    tokenizer = AutoTokenizer.from_pretrained(tiny_regression_checkpoint)
+    assert checkpoint_kind(tiny_bleurt_checkpoint) == "transformers"
+    value = bleurt_score(HYPS, REFS, tiny_bleurt_checkpoint, batch_size=1)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bleurt_checkpoint).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bleurt_checkpoint)
     with torch.no_grad():
         logits = model(**tokenizer(REFS, HYPS, padding=True, return_tensors="pt")).logits[:, 0]
     assert value == pytest.approx(100 * logits.mean().item(), abs=1e-4)  # references first, mean x 100
@@ -84,7 +68,7 @@ def test_bleurt_computation_on_a_local_checkpoint(tiny_regression_checkpoint, tm
     write_pair(tmp_path, "dev")
     write_pair(tmp_path, "test")
     (tmp_path / "results.json").write_text(json.dumps({"dev": {"bleu4": 1.0}, "test": {"bleu4": 2.0}}))
-    added = add_bleurt_to_run(tmp_path, tiny_regression_checkpoint)
+    added = add_bleurt_to_run(tmp_path, tiny_bleurt_checkpoint)
     assert added == {"dev": pytest.approx(value, abs=1e-4), "test": pytest.approx(value, abs=1e-4)}
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["test"] == {"bleu4": 2.0, "bleurt": pytest.approx(value, abs=1e-4)}
