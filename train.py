@@ -84,8 +84,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                        help="zero padded frames before temporal convs so a sample's output does not depend on "
                             "its batch (official: off, the last-frame padding leaks into the last real frames)")
     group.add_argument("--batch-hands", action="store_true",
-                       help="run both hands as one batch through their shared encoder (faster; changes "
-                            "BatchNorm statistics in training)")
+                       help="run both hands as one batch through their shared encoder, so training normalises "
+                            "them with the BatchNorm statistics evaluation uses (official: off, per-hand batch "
+                            "statistics in training; docs/official_differences.md 3a). Recommended")
     group.add_argument("--label_smoothing", type=float, default=0.2)
     group.add_argument("--rgb_support", action="store_true", help="RGB hand branch with PGF fusion (stage 2 on)")
     group.add_argument("--rgb-sample-ratio", type=float, default=0.1,

@@ -34,7 +34,9 @@ class PoseEncoderConfig:
     temporal_kernel: int = 5
     output_dim: int = 768  # the language model width
     batch_independent: bool = False  # zero padded frames before temporal convs (not official)
-    batch_hands: bool = False  # run both hands as one batch through the shared encoder (not official in training)
+    # Run both hands as one batch through their shared spatial and temporal chains (not official). In training the
+    # BatchNorm layers then see both hands' statistics, as their shared running statistics do at evaluation.
+    batch_hands: bool = False
 
     @property
     def hidden_dim(self) -> int:
@@ -74,14 +76,15 @@ class PoseEncoder(nn.Module):
         self.apply(trunc_normal_init)
         self.hand_fusion = None  # set by UniSign when the RGB branch is on
 
+    def _hands_jointly(self) -> bool:
+        return self.config.batch_hands and "left" in self.parts and "right" in self.parts
+
     def spatial_features(self, parts):
         """Per part: Linear + spatial GCN (kernel 1: frames do not mix). parts[p]: (B, T, V, 3) -> {p: (B, C, T, V)}."""
         features = {}
-        hands = [part for part in ("left", "right") if part in self.parts]
-        if self.config.batch_hands and len(hands) == 2:
+        if self._hands_jointly():
             both = torch.cat([parts["left"], parts["right"]], dim=0)  # (2B, T, 21, 3)
-            left, right = self._spatial(both, "right").chunk(2, dim=0)
-            features.update(left=left, right=right)
+            features["left"], features["right"] = self._spatial(both, "right").chunk(2, dim=0)
         for part in self.parts:
             if part not in features:
                 features[part] = self._spatial(parts[part], part)
@@ -92,18 +95,30 @@ class PoseEncoder(nn.Module):
         x = self.proj_linear[part](points).permute(0, 3, 1, 2)  # (B, T, V, 3) -> (B, C0, T, V)
         return self.gcn_modules[part](x)
 
+    def temporal_features(self, features, temporal_mask):
+        """Per part: + detached body context, then the temporal ST-GCN chain. {p: (B, C, T, V)} -> same shapes."""
+        contexts = {}
+        for part in self.parts:
+            contexts[part] = features[part]
+            if part in BODY_CONTEXT_JOINT and "body" in features:
+                contexts[part] = contexts[part] + features["body"][..., BODY_CONTEXT_JOINT[part]].detach().unsqueeze(-1)
+        temporal = {}
+        if self._hands_jointly():
+            both = torch.cat([contexts["left"], contexts["right"]], dim=0)  # (2B, C, T, 21)
+            both_mask = None if temporal_mask is None else temporal_mask.repeat(2, 1)  # (2B, T)
+            temporal["left"], temporal["right"] = self.fusion_gcn_modules["right"](both, both_mask).chunk(2, dim=0)
+        for part in self.parts:
+            if part not in temporal:
+                temporal[part] = self.fusion_gcn_modules[part](contexts[part], temporal_mask)
+        return temporal
+
     def forward(self, parts, frame_mask, rgb=None):
         """parts[p]: (B, T, V_p, 3); frame_mask: (B, T) 1 for real frames -> (B, T, output_dim)."""
         temporal_mask = frame_mask if self.config.batch_independent else None
         features = self.spatial_features(parts)
         if rgb is not None and self.hand_fusion is not None:
             features = self.hand_fusion(features, rgb)
-        pooled = []
-        for part in self.parts:
-            x = features[part]
-            if part in BODY_CONTEXT_JOINT and "body" in features:
-                x = x + features["body"][..., BODY_CONTEXT_JOINT[part]].detach().unsqueeze(-1)
-            x = self.fusion_gcn_modules[part](x, temporal_mask)  # (B, C, T, V)
-            pooled.append(x.mean(dim=-1).transpose(1, 2))  # (B, T, C)
+        temporal = self.temporal_features(features, temporal_mask)
+        pooled = [temporal[part].mean(dim=-1).transpose(1, 2) for part in self.parts]  # each (B, T, C)
         sign_features = torch.cat(pooled, dim=-1) + self.part_para  # (B, T, C * parts)
         return self.pose_proj(sign_features)  # (B, T, output_dim)

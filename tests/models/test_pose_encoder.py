@@ -64,10 +64,55 @@ def test_batch_independent_mode_makes_a_sample_independent_of_its_batch():
     assert not torch.allclose(encoder(batch, mask)[1, :7], alone, atol=1e-5)
 
 
-def test_batched_hands_match_separate_hands_in_eval():
+@pytest.mark.parametrize("batch_independent", [False, True])
+def test_batched_hands_match_separate_hands_in_eval(batch_independent):
     torch.manual_seed(0)
-    encoder = PoseEncoder(small_config()).eval()
-    parts, mask = random_parts(2, 6)
+    encoder = PoseEncoder(small_config(batch_independent=batch_independent)).eval()
+    parts, _ = random_parts(2, 6)
+    mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
     separate = encoder(parts, mask)
     encoder.config.batch_hands = True
     torch.testing.assert_close(encoder(parts, mask), separate)
+
+
+def _running_stats_from_one_batch(encoder, parts, mask):
+    """Train-mode forward whose BatchNorm running statistics become exactly that batch's statistics."""
+    for module in encoder.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average over the calls of this one forward
+    with torch.no_grad():
+        return encoder.train()(parts, mask)
+
+
+def _hand_imbalanced_parts():
+    """The right (dominant) hand moves a lot, the left hand hardly at all, as in real signing."""
+    parts, mask = random_parts(4, 8, seed=3)
+    parts["left"] = parts["left"] * 0.05 + 0.3
+    return parts, mask
+
+
+def test_separate_hands_train_on_batch_statistics_that_evaluation_never_uses():
+    """Official: left and right hand pass the shared encoder in two calls, so each hand's BatchNorm batch
+    statistics in training are its own, while evaluation uses the shared running statistics (a blend of both
+    hands). The same batch then gives different features in training and in evaluation."""
+    torch.manual_seed(0)
+    encoder = PoseEncoder(small_config())
+    parts, mask = _hand_imbalanced_parts()
+    training_output = _running_stats_from_one_batch(encoder, parts, mask)
+    with torch.no_grad():
+        evaluation_output = encoder.eval()(parts, mask)
+    assert (training_output - evaluation_output).abs().max() > 0.1  # measured 0.24 (features' mean |x| 0.29)
+
+
+def test_batched_hands_evaluate_with_the_statistics_they_trained_with():
+    """--batch-hands: both hands form one batch in the spatial and the temporal chains, so training normalises
+    them with the statistics their shared running statistics hold; evaluation reproduces training."""
+    torch.manual_seed(0)
+    encoder = PoseEncoder(small_config(batch_hands=True))
+    parts, mask = _hand_imbalanced_parts()
+    training_output = _running_stats_from_one_batch(encoder, parts, mask)
+    with torch.no_grad():
+        evaluation_output = encoder.eval()(parts, mask)
+    # running_var is the unbiased variance (n / (n - 1)): a small gap remains (measured 0.008), not a structural one
+    assert (training_output - evaluation_output).abs().max() < 0.02
