@@ -770,7 +770,7 @@ class SizePreset:
 SIZES = {
     "tiny": SizePreset(48, {"train": 24, "dev": 8, "test": 8}, {"train": 1, "dev": 1, "test": 1}, 4, 2),
     "small": SizePreset(375, {"train": 200, "dev": 25, "test": 25}, {"train": 5, "dev": 1, "test": 2}, 8, 3),
-    "default": SizePreset(1500, {"train": 800, "dev": 100, "test": 100}, {"train": 20, "dev": 3, "test": 5}, 8, 3),
+    "default": SizePreset(1000, {"train": 800, "dev": 100, "test": 100}, {"train": 20, "dev": 3, "test": 5}, 8, 3),
 }
 SUBSET_CODES = {"news": 0, "sentences": 1, "isolated": 2}
 SPLIT_CODES = {"train": 0, "dev": 1, "test": 2}

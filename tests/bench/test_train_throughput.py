@@ -1,4 +1,4 @@
-"""bench/train_throughput.py and bench/padding.py: smoke runs on the tiny corpus and the tiny test LM."""
+"""bench/train_throughput.py, bench/padding.py and bench/hand_batchnorm.py: smoke runs on the tiny corpus and the tiny test LM."""
 import pytest
 
 from bench import padding, train_throughput
@@ -49,3 +49,15 @@ def test_padding_bench_on_the_tiny_corpus(tiny_corpus, tmp_path):
     for row in rows:
         assert row["result"]["grouped"]["fraction"] <= row["result"]["random"]["fraction"]
     assert (tmp_path / "p.json").is_file()
+
+
+def test_hand_batchnorm_probe_reports_both_hand_modes(tiny_corpus, capsys):
+    from bench import hand_batchnorm
+
+    hand_batchnorm.main(["--data", str(tiny_corpus), "--epochs", "1", "--batch-size", "8"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| separate") or
+            line.startswith("| one batch")]
+    assert len(rows) == 2
+    for row in rows:
+        train_mode, eval_mode, test_eval = (float(cell) for cell in row.strip("|").split("|")[1:4])
+        assert all(0.0 <= value <= 100.0 for value in (train_mode, eval_mode, test_eval))
