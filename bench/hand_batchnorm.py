@@ -21,30 +21,24 @@ from torch import nn
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from datasets.formats import read_labels, read_pose_file  # noqa: E402
-from datasets.keypoints import normalize_parts  # noqa: E402
-from datasets.sign_dataset import pad_repeat_last  # noqa: E402
+from datasets.formats import read_labels  # noqa: E402
+from datasets.sign_dataset import SignDataset, collate_samples  # noqa: E402
 from datasets.synthetic import generate_corpus  # noqa: E402
 from models.pose_encoder import PoseEncoder, PoseEncoderConfig  # noqa: E402
 from train import POSE_PRESETS  # noqa: E402
 
 
 def load_split(isolated_dir, split):
-    """[(parts {part: float32 (T, V, 3)}, word)] of one split, normalised as the dataset does."""
-    samples = []
-    for entry in read_labels(isolated_dir / f"labels.{split}"):
-        clip = read_pose_file(isolated_dir / "pose_format" / f"{entry.name}.pkl")
-        parts = {name: torch.from_numpy(values).float() for name, values in normalize_parts(clip.keypoints, clip.scores).items()}
-        samples.append((parts, entry.text))
-    return samples
+    """The split's samples through the project's dataset (normalised parts, target word), loaded once."""
+    dataset = SignDataset(read_labels(isolated_dir / f"labels.{split}"), isolated_dir / "pose_format", task="ISLR")
+    return [dataset[index] for index in range(len(dataset))]
 
 
 def collate(samples, class_ids):
-    """parts {part: (B, T_max, V, 3)} padded with the last frame, frame mask (B, T_max), labels (B,)."""
-    lengths = torch.tensor([len(parts["body"]) for parts, _ in samples])
-    mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).long()
-    parts = {name: pad_repeat_last([sample[name] for sample, _ in samples]) for name in samples[0][0]}
-    return parts, mask, torch.tensor([class_ids.get(word, -1) for _, word in samples])
+    """collate_samples' parts {part: (B, T_max, V, 3)} and frame mask (B, T_max), and class labels (B,)."""
+    batch = collate_samples(samples)
+    labels = torch.tensor([class_ids.get(word, -1) for word in batch["targets"]])
+    return batch["parts"], batch["attention_mask"], labels
 
 
 class Probe(nn.Module):
@@ -101,7 +95,7 @@ def main(argv=None):
         if not args.data:
             generate_corpus(data, seed=args.seed, size="default")
         train, test = load_split(data / "isolated", "train"), load_split(data / "isolated", "test")
-    class_ids = {word: index for index, word in enumerate(sorted({word for _, word in train}))}
+    class_ids = {word: index for index, word in enumerate(sorted({sample["target"] for sample in train}))}
     train_subset = [train[i] for i in np.random.default_rng(args.seed).permutation(len(train))[:240]]
     print(f"{len(train)} training clips, {len(test)} test clips (unseen signers), {len(class_ids)} classes, "
           f"{args.epochs} epochs, batch {args.batch_size}, lr {args.lr}\n")

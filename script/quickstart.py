@@ -111,6 +111,16 @@ def script_env(args, lm_dir, data_dir, subset, **overrides) -> dict:
     return {"LM_PATH": lm_dir, "LR": args.lr, "BATCH_SIZE": 8, "ACCUM": 1, "EXTRA_ARGS": extra, **overrides}
 
 
+def fine_tune(args, out, lm_dir, data_dir, name, dataset, subset, task, extra_args="") -> dict:
+    """Stage 3 from the stage-1 checkpoint (script/train_stage3.sh) into OUT/stage3_<name>; its test metrics."""
+    run_dir, epochs = out / f"stage3_{name}", args.stage3_epochs or STAGE3_EPOCHS[task]
+    env = script_env(args, lm_dir, data_dir, subset, DATASET=dataset, TASK=task, EPOCHS=epochs,
+                     FINETUNE=out / "stage1" / "best_checkpoint.pth", OUTPUT_DIR=run_dir)
+    env["EXTRA_ARGS"] += f" --eval-every {epochs}{extra_args}"  # dev once, at the end: beam search is slow on CPU
+    run_script("train_stage3.sh", env, out / f"stage3_{name}.log")
+    return json.loads((run_dir / "results.json").read_text())["test"]
+
+
 def learned(task, value, baseline, chance) -> bool:
     """The quickstart's bar: ISLR top-1 >= 5x chance; SLT BLEU-4 >= 2x baseline + 5; CSLR WER <= 0.8x baseline."""
     if task == "ISLR":
@@ -138,22 +148,12 @@ def main():
     results = {}
     for task, (dataset, subset, metric, _) in TASKS.items():
         print(f"stage 3: {task} fine-tuning")
-        run_dir = out / f"stage3_{task.lower()}"
-        epochs = args.stage3_epochs or STAGE3_EPOCHS[task]
-        env = script_env(args, lm_dir, data_dir, subset, DATASET=dataset, TASK=task, EPOCHS=epochs,
-                         FINETUNE=out / "stage1" / "best_checkpoint.pth", OUTPUT_DIR=run_dir)
-        env["EXTRA_ARGS"] += f" --eval-every {epochs}"  # dev once, at the end: beam search is the slow part on CPU
-        run_script("train_stage3.sh", env, out / f"stage3_{task.lower()}.log")
-        results[task] = json.loads((run_dir / "results.json").read_text())["test"][metric]
+        results[task] = fine_tune(args, out, lm_dir, data_dir, task.lower(), dataset, subset, task)[metric]
     if args.rgb:
         print("stage 3: RGB-pose SLT fine-tuning (hand crops from the rendered videos)")
-        run_dir, epochs = out / "stage3_slt_rgb", args.stage3_epochs or STAGE3_EPOCHS["SLT"]
-        env = script_env(args, lm_dir, data_dir, "sentences", DATASET="Synthetic", TASK="SLT",
-                         EPOCHS=epochs, FINETUNE=out / "stage1" / "best_checkpoint.pth", OUTPUT_DIR=run_dir)
-        env["EXTRA_ARGS"] += (f" --eval-every {epochs} --rgb_support"
-                              f" --rgb-dir {data_dir / 'sentences' / 'rgb_format'}")
-        run_script("train_stage3.sh", env, out / "stage3_slt_rgb.log")
-        results["SLT (RGB-pose)"] = json.loads((run_dir / "results.json").read_text())["test"]["bleu4"]
+        rgb_args = f" --rgb_support --rgb-dir {data_dir / 'sentences' / 'rgb_format'}"
+        results["SLT (RGB-pose)"] = fine_tune(args, out, lm_dir, data_dir, "slt_rgb", "Synthetic", "sentences", "SLT",
+                                              rgb_args)["bleu4"]
     print("evaluation: script/eval_stage3.sh on the SLT checkpoint")
     env = script_env(args, lm_dir, data_dir, "sentences", DATASET="Synthetic", TASK="SLT",
                      FINETUNE=out / "stage3_slt" / "best_checkpoint.pth", OUTPUT_DIR=out / "eval_slt")

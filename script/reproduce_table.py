@@ -73,6 +73,11 @@ BLEURT_METRIC = "bleurt"
 NOT_COMPUTED = "n/c"
 
 
+def selected_rows(config, rows=None) -> list[dict]:
+    """The config's rows, or those at the 0-based indices `rows`."""
+    return config["rows"] if rows is None else [config["rows"][i] for i in rows]
+
+
 def load_table(number) -> dict:
     path = TABLES_DIR / f"table{number}.json"
     if not path.is_file():
@@ -130,7 +135,7 @@ def synthetic_args(args, synthetic) -> list[str]:
 def table_commands(config: dict, out: Path, synthetic=None, extra=(), rows=None) -> list[tuple[str, list[str]]]:
     """(run id, argv) for the runs the selected rows need, parents first (the config's order)."""
     needed = set()
-    selected = config["rows"] if rows is None else [config["rows"][i] for i in rows]
+    selected = selected_rows(config, rows)
 
     def add(run_id):
         if run_id in needed:
@@ -246,7 +251,7 @@ def add_bleurt(config, out: Path, checkpoint, rows=None) -> list[str]:
     Returns the run ids it scored. BleurtUnavailable when the checkpoint or its package is missing."""
     from utils.bleurt import add_bleurt_to_run
 
-    selected = config["rows"] if rows is None else [config["rows"][i] for i in rows]
+    selected = selected_rows(config, rows)
     wanted = {}  # run id -> splits
     for column in config["columns"]:
         if column["metric"] != BLEURT_METRIC:
@@ -305,7 +310,7 @@ def build_rows(config, out: Path, rows=None) -> list[dict]:
     NOT_COMPUTED."""
     from utils.collect_results import RunError, read_run
 
-    selected = config["rows"] if rows is None else [config["rows"][i] for i in rows]
+    selected = selected_rows(config, rows)
     built, base_seconds = [], None
     for row in selected:
         ours, machines = {}, set()
