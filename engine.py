@@ -20,8 +20,29 @@ from utils.prediction_files import score_texts, write_predictions, write_referen
 SELECTION_METRIC = {"SLT": ("bleu4", True), "CSLR": ("wer", False), "ISLR": ("top1_acc_pi", True)}
 
 
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN/inf; the message names the step and the batch's samples."""
+class NonFiniteError(RuntimeError):
+    """A NaN/inf in training; the message names the step (and the batch's samples where one is to blame)."""
+
+
+class NonFiniteLossError(NonFiniteError):
+    """The loss became NaN/inf."""
+
+
+class NonFiniteGradientError(NonFiniteError):
+    """The gradients of an update hold NaN/inf; the update was not applied (the gradients are dropped)."""
+
+
+class NonFiniteParametersError(NonFiniteError):
+    """An update made parameters NaN/inf: the run stops under every policy; these weights are never saved."""
+
+
+def check_finite_parameters(model):
+    """Raise NonFiniteParametersError naming the first NaN/inf parameter (one fused norm, then a search)."""
+    parameters = [parameter for parameter in model.parameters()]
+    if torch.isfinite(torch.nn.utils.get_total_norm(parameters)):
+        return
+    name = next(name for name, parameter in model.named_parameters() if not torch.isfinite(parameter).all())
+    raise NonFiniteParametersError(f"parameter '{name}' became NaN/inf")
 
 
 def build_optimizer(model, lr, weight_decay=1e-4, eps=1e-9, betas=(0.9, 0.999)):
@@ -66,14 +87,21 @@ class PlainStepper:
         (loss / self.grad_accum).backward()
 
     def step(self) -> bool:
-        """Count one micro-batch; at an accumulation boundary update the weights. True when it updated."""
+        """Count one micro-batch; at an accumulation boundary update the weights. True when it updated.
+
+        Non-finite gradients: dropped, nothing updated, NonFiniteGradientError. Parameters made non-finite by
+        the update: NonFiniteParametersError."""
         self.micro_step += 1
         if self.micro_step % self.grad_accum:
             return False
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
+        if not torch.isfinite(norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteGradientError(f"non-finite gradient norm {norm.item()}; the update was not applied")
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
+        check_finite_parameters(self.model)
         return True
 
     def lr(self) -> float:
@@ -97,6 +125,8 @@ class DeepSpeedStepper(PlainStepper):
         boundary = self.model.is_gradient_accumulation_boundary()
         self.model.step()
         self.micro_step += 1
+        if boundary:
+            check_finite_parameters(self.model.module)
         return boundary
 
     def lr(self) -> float:
@@ -132,7 +162,20 @@ def train_one_epoch(stepper, loader, epoch, args, progress_state, log=None, on_s
                 continue
             raise NonFiniteLossError(message)
         stepper.backward(loss)
-        if stepper.step():
+        try:
+            updated = stepper.step()
+        except NonFiniteParametersError as error:
+            raise NonFiniteParametersError(f"{error} at epoch {epoch}, batch {progress_state['batch']} (optimizer "
+                                           f"step {progress_state['optimizer_step'] + 1})") from error
+        except NonFiniteGradientError as error:
+            progress_state["nonfinite"] += 1
+            message = (f"{error} at epoch {epoch}, batch {progress_state['batch']} (optimizer step "
+                       f"{progress_state['optimizer_step']}); last samples: {', '.join(batch['names'])}")
+            if args.nonfinite == "skip":
+                tqdm.write(f"skipping update: {message}")
+                continue
+            raise NonFiniteGradientError(message) from error
+        if updated:
             progress_state["optimizer_step"] += 1
             if on_step is not None:
                 on_step(progress_state)

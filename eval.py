@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 
+from runs.errors import user_errors
 from train import get_args_parser, run_evaluation
 from utils import islr_eval
 from utils.bleurt import BleurtUnavailable, add_bleurt_to_run, bleurt_for_files
@@ -55,7 +56,8 @@ def main(argv=None):
     parser.add_argument("--bleurt-checkpoint", default=None, help="local BLEURT checkpoint: add BLEURT (SLT)")
     args = parser.parse_args(argv)
     args.eval = True
-    results = run_evaluation(args)
+    with user_errors(args.debug):
+        results = run_evaluation(args)
     if args.bleurt_checkpoint:
         try:
             for split, value in add_bleurt_to_run(args.output_dir, args.bleurt_checkpoint).items():

@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from datasets.formats import DEFAULT_MAX_FRAMES
 from utils.checkpoint import CheckpointError
 from utils.inference import InferenceError, SignTranslator
 from utils.pose.backends import BACKENDS, BackendSpec, BackendUnavailable
@@ -41,6 +42,10 @@ def get_args_parser():
                         help="max pose frames (random subset above; default: the checkpoint's, else 256)")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the frame sub-sampling")
+    parser.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
+                        help="refuse pose files with more frames, before reading them (default %(default)s)")
+    parser.add_argument("--force", action="store_true",
+                        help="translate pose files whose coordinates lie outside [0, 1] (refused by default)")
     group = parser.add_argument_group("pose extraction (videos only)")
     group.add_argument("--backend", default="mediapipe", choices=BACKENDS)
     group.add_argument("--det", help="rtmlib: local detector ONNX file")
@@ -70,7 +75,7 @@ def format_translation(result, as_json):
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     options = dict(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens, max_length=args.max_length,
-                   seed=args.seed, max_side=args.max_side,
+                   seed=args.seed, max_side=args.max_side, max_frames=args.max_frames, force=args.force,
                    backend_spec=BackendSpec(args.backend, det=args.det, pose=args.pose))
     try:
         if args.classes:
@@ -87,7 +92,8 @@ def main(argv=None) -> int:
             print(format_translation(translator.translate(clip, topk), args.json), flush=True)
         except (InferenceError, BackendUnavailable, OSError, ValueError, RuntimeError) as error:
             failures += 1
-            print(f"error: {clip}: {error}", file=sys.stderr)
+            message = str(error)
+            print(f"error: {message if message.startswith(clip) else f'{clip}: {message}'}", file=sys.stderr)
     translator.close()
     return 1 if failures else 0
 

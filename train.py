@@ -18,18 +18,24 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
+from datasets.formats import DEFAULT_MAX_FRAMES, DataFormatError
+from datasets.preflight import SplitData, check_splits, format_issues, write_issues
 from datasets.registry import get_dataset_spec, load_split
 from datasets.samplers import LengthGroupedBatchSampler, ResumableRandomBatchSampler, frame_counts
 from datasets.sign_dataset import SignDataset, collate_samples
-from engine import (DeepSpeedStepper, NonFiniteLossError, PlainStepper, build_optimizer, build_scheduler, evaluate,
-                    is_better, train_one_epoch, write_json)
+from engine import (DeepSpeedStepper, NonFiniteError, NonFiniteParametersError, PlainStepper, build_optimizer,
+                    build_scheduler, evaluate, is_better, train_one_epoch, write_json)
 from models.language_model import DEFAULT_LM_PATH
 from models.pose_encoder import SUB_POSE_GROUPS, PoseEncoderConfig
 from models.hand_fusion import RGBConfig
 from models.uni_sign import UniSign, UniSignConfig
-from utils.checkpoint import FORMAT, atomic_save, load_checkpoint_file, load_model_weights
+from runs.errors import UsageError, user_errors
+from runs.fingerprint import fingerprint_differences, run_fingerprint
+from runs.folder import RunFolderError, check_writable, owned_run_folder
+from utils.checkpoint import FORMAT, atomic_save, load_checkpoint_file, load_model_weights, nonfinite_keys
 from utils.logger import RunLogger
-from utils.training_state import capture_rng, load_training_state, resolve_resume, restore_rng, save_training_state
+from utils.training_state import (capture_rng, load_resume_state, restore_rng, save_training_state,
+                                  set_aside_later_states, state_dir, state_step)
 
 # Pose encoder widths: the official (hard-coded) sizes, and a small one for CPU runs of the embedded default.
 POSE_PRESETS = {
@@ -71,7 +77,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     group.add_argument("--rgb-dir", default=None, help="video folder (overrides config; may contain {split})")
     group.add_argument("--max_length", type=int, default=256, help="max pose frames per sample (random subset above)")
     group.add_argument("--skip-policy", default="error", choices=["error", "skip"],
-                       help="unreadable samples: stop with an error (default) or log, count and skip them")
+                       help="samples with problems (found by the data check before training, or unreadable "
+                            "later): stop with an error (default) or log, count and skip them")
+    group.add_argument("--skip-data-check", action="store_true",
+                       help="do not check every split's samples before training (the check is cached per file)")
+    group.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
+                       help="refuse pose files with more frames than this, before reading them (default %(default)s)")
     group.add_argument("--num_workers", type=int, default=0)
 
     group = parser.add_argument_group("model")
@@ -119,7 +130,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     group.add_argument("--seed", type=int, default=42)
 
     group = parser.add_argument_group("evaluation and output")
-    group.add_argument("--output_dir", default="out/run")
+    group.add_argument("--output_dir", default="out/run",
+                       help="the run's folder; one that holds a run needs --resume or --overwrite")
+    group.add_argument("--overwrite", action="store_true",
+                       help="start a new run in an --output_dir that holds one (the old run is moved aside, not deleted)")
     group.add_argument("--eval", action="store_true", help="only evaluate --finetune on dev and test")
     group.add_argument("--num-beams", type=int, default=4)
     group.add_argument("--max-new-tokens", type=int, default=100)
@@ -128,6 +142,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                             "(official: references only, see docs/evaluation.md)")
     group.add_argument("--eval-every", type=int, default=1, help="evaluate dev every N epochs")
     group.add_argument("--resume", default="", help="continue a run exactly: its output_dir or a checkpoints/step-*.pth")
+    group.add_argument("--allow-changed-settings", action="store_true",
+                       help="--resume even though settings, model or data differ from the state's (named in the error)")
     group.add_argument("--save-every-steps", type=int, default=0,
                        help="also write a resumable training state every N optimizer steps (0: once per epoch)")
     group.add_argument("--keep-checkpoints", type=int, default=2, help="resumable training states to keep")
@@ -142,6 +158,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                        help="DeepSpeed precision (official: bf16; fp16 is not offered: the official fp16 path crashes)")
     group.add_argument("--local_rank", type=int, default=-1, help="set by the deepspeed launcher")
     group.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of data and usage errors too")
     return parser
 
 
@@ -194,7 +211,7 @@ def build_model(args, spec) -> UniSign:
         report = load_model_weights(model, args.finetune, partial=args.partial_load or adds_rgb, checkpoint=finetune)
         surprises = [key for key in report["missing"] if "hand_fusion" not in key] + report["unexpected"]
         if adds_rgb and surprises and not args.partial_load:
-            sys.exit(f"{args.finetune}: keys outside the new RGB branch do not fit: {surprises[:5]}")
+            raise UsageError(f"{args.finetune}: keys outside the new RGB branch do not fit: {surprises[:5]}")
         if report["missing"] or report["unexpected"]:
             print(f"partial load: {len(report['missing'])} missing, {len(report['unexpected'])} unexpected keys")
     return model
@@ -206,7 +223,7 @@ def split_dataset(args, spec, split) -> SignDataset:
         rgb = {"video_dir": spec.rgb_dir_for(split), "sample_ratio": args.rgb_sample_ratio,
                "sampling_rule": args.sampling_rule, "official_crop": args.official_crop, "cache_dir": args.crop_cache}
     return SignDataset(load_split(spec, split), spec.pose_dir_for(split), args.task, args.max_length, args.seed,
-                       args.skip_policy, rgb, prompt_language(spec))
+                       args.skip_policy, rgb, prompt_language(spec), args.max_frames)
 
 
 def training_set(args, specs) -> Dataset:
@@ -216,7 +233,7 @@ def training_set(args, specs) -> Dataset:
     total = sum(len(corpus) for corpus in corpora)
     ratios = [float(r) for r in args.dataset_ratios.split(",")] if args.dataset_ratios else None
     if ratios is not None and len(ratios) != len(corpora):
-        sys.exit(f"--dataset-ratios has {len(ratios)} values for {len(corpora)} datasets")
+        raise UsageError(f"--dataset-ratios has {len(ratios)} values for {len(corpora)} datasets")
     parts = []
     for index, corpus in enumerate(corpora):
         # Each corpus contributes ratio * total samples per epoch (repeating a small corpus, subsampling a big one).
@@ -284,6 +301,53 @@ def report_results(results, output_dir) -> dict:
     return results
 
 
+def split_data(args, specs, split, dataset) -> list:
+    """SplitData of every SignDataset inside `dataset` (Subset / ConcatDataset wrappers unwrapped)."""
+    leaves = [part.dataset if isinstance(part, Subset) else part for part in _leaves(dataset)]
+    return [SplitData(split, spec.labels.get(split) or spec.labels["train"], leaf) for spec, leaf in zip(specs, leaves)]
+
+
+def check_run_data(args, splits, tokenizer, output_dir, report=True):
+    """The data check before training (datasets/preflight.py): stop on problems, or skip their samples.
+
+    Warnings (coordinates outside [0, 1]) are printed once per file; every problem and warning is also
+    written to output_dir/data_problems.txt, data_warnings.txt."""
+    result = check_splits(splits, tokenizer, args.max_frames)
+    if report:
+        print(f"data check: {result.samples} samples in {len(splits)} split files, {len(result.problems)} problems, "
+              f"{len(result.warnings)} warnings ({result.seconds:.1f} s)", file=sys.stderr)
+        for line in format_issues(result.warnings):
+            print(f"warning: {line}", file=sys.stderr)
+        for name, issues in (("data_warnings.txt", result.warnings), ("data_problems.txt", result.problems)):
+            if issues:
+                write_issues(output_dir / name, issues)
+    if not result.problems:
+        return
+    fatal = args.skip_policy == "error" or any(not issue.sample for _, issue in result.problems)
+    if report:
+        for line in format_issues(result.problems):
+            print(("" if fatal else "skipping: ") + line, file=sys.stderr)
+    if fatal:
+        first = result.problems[0]
+        raise DataFormatError(
+            f"data check: {len(result.problems)} problem(s) before training, nothing was trained (all in "
+            f"{output_dir / 'data_problems.txt'}); first: [{first[0]}] {first[1].line()}"
+        )
+    for data in splits:
+        data.dataset.exclude(result.bad_samples.get(data.split, set()))
+
+
+def checkpoint_bytes(model, keep) -> int:
+    """Disk a run of `model` writes: `keep` states (weights + 2 AdamW moments) and 2 weight-only checkpoints."""
+    weights = sum(tensor.numel() * tensor.element_size() for tensor in model.state_dict().values())
+    return weights * (3 * keep + 2)
+
+
+def is_main_process() -> bool:
+    """Rank 0 (the deepspeed launcher sets RANK before the process starts)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 class Run:
     """One training run: model, data, optimiser (plain or DeepSpeed), progress, checkpoints, logs."""
 
@@ -300,23 +364,36 @@ class Run:
         seed_everything(args.seed)
         self.specs = dataset_specs(args)
         self.model = self.make_model()
+        if self.rank == 0:
+            check_writable(self.output_dir, checkpoint_bytes(self.model, args.keep_checkpoints))
         train = training_set(args, self.specs)
+        self.eval_loaders = {split: eval_loader(args, self.specs, split) for split in ("dev", "test")}
+        if not args.skip_data_check:
+            splits = split_data(args, self.specs, "train", train)
+            splits += [item for split, loader in self.eval_loaders.items()
+                       for item in split_data(args, self.specs, split, loader.dataset)]
+            check_run_data(args, splits, self.tokenizer(), self.output_dir, report=self.rank == 0)
         self.sampler = train_sampler(args, train, self.world_size, self.rank)
         # An own generator: creating a loader iterator must not draw from the global RNG (exact resume).
         self.train_loader = DataLoader(train, batch_sampler=self.sampler, collate_fn=collate_samples,
                                        num_workers=args.num_workers, generator=torch.Generator().manual_seed(args.seed))
         if len(self.sampler) == 0:
-            sys.exit(f"train split of {args.dataset} has fewer samples than --batch-size {args.batch_size} per process")
-        self.eval_loaders = {split: eval_loader(args, self.specs, split) for split in ("dev", "test")}
+            raise UsageError(f"train split of {args.dataset} has fewer samples than --batch-size {args.batch_size} "
+                             f"per process")
         self.stepper = self._stepper()
-        self.progress = {"epoch": 0, "batch": 0, "optimizer_step": 0, "skipped": 0, "nonfinite": 0}
+        self.progress = {"epoch": 0, "batch": 0, "optimizer_step": 0, "skipped": 0, "nonfinite": 0, "dev_pending": False}
         self.best = None  # dev metrics of the best epoch
+        self.fingerprint = run_fingerprint(vars(args), self.payload(0)["config"], label_files(self.specs))
         self.log = RunLogger(self.output_dir) if self.rank == 0 else None
 
     # ------------------------------------------------------------------ what is trained (train_task_head.py overrides)
     def make_model(self):
         """The model to train: Uni-Sign built from the flags (or the --finetune checkpoint's config)."""
         return build_model(self.args, self.specs[0])
+
+    def tokenizer(self):
+        """The tokenizer the targets must encode with (the data check), or None."""
+        return getattr(self.model, "tokenizer", None) or getattr(getattr(self.model, "backbone", None), "tokenizer", None)
 
     def payload(self, epoch, metrics=None) -> dict:
         """The weights and what rebuilds the model: best_checkpoint.pth, checkpoint.pth, training states."""
@@ -344,41 +421,83 @@ class Run:
         return DeepSpeedStepper(engine)
 
     # ------------------------------------------------------------------ checkpoints
+    def finite_payload(self, epoch, metrics=None) -> dict:
+        """payload(), refused (NonFiniteParametersError) when any weight is NaN/inf: such weights are never saved."""
+        payload = self.payload(epoch, metrics)
+        bad = nonfinite_keys(payload["model"])
+        if bad:
+            raise NonFiniteParametersError(f"weights '{bad[0]}' ({len(bad)} tensors) are NaN/inf at optimizer step "
+                                           f"{self.progress['optimizer_step']}; not saved")
+        return payload
+
     def save_state(self, progress):
         """A resumable training state (every rank holds the same weights under ZeRO <= 2; rank 0 writes)."""
         if self.distributed:
             self.stepper.model.save_checkpoint(str(self.output_dir / "deepspeed"), tag=f"step-{progress['optimizer_step']:08d}",
                                                client_state=self._client_state(progress))
             return
-        payload = {**self.payload(progress["epoch"]), **self._client_state(progress),
+        payload = {**self.finite_payload(progress["epoch"]), **self._client_state(progress),
                    "optimizer": self.stepper.optimizer.state_dict(), "scheduler": self.stepper.scheduler.state_dict()}
         save_training_state(self.output_dir, payload, progress["optimizer_step"], self.args.keep_checkpoints)
 
     def _client_state(self, progress):
         return {"progress": dict(progress), "sampler": self.sampler.state_dict(progress["batch"]),
-                "rng": capture_rng(), "best": self.best, "micro_step": self.stepper.micro_step}
+                "rng": capture_rng(), "best": self.best, "micro_step": self.stepper.micro_step,
+                "fingerprint": self.fingerprint}
 
     def resume(self, path):
         if self.distributed:
             _, state = self.stepper.model.load_checkpoint(str(Path(path) / "deepspeed"))
             if state is None:
-                sys.exit(f"{path}: no DeepSpeed checkpoint to resume from")
+                raise RunFolderError(f"{path}: no DeepSpeed checkpoint to resume from")
+            self.check_fingerprint(state, Path(path) / "deepspeed")
         else:
-            state = load_training_state(resolve_resume(path))
+            state, state_path = load_resume_state(path)
+            self.check_fingerprint(state, state_path)
             self.model.load_state_dict(state["model"])
             self.stepper.optimizer.load_state_dict(state["optimizer"])
             self.stepper.scheduler.load_state_dict(state["scheduler"])
-        self.progress, self.best = dict(state["progress"]), state["best"]
+            if state_path.parent.resolve() == state_dir(self.output_dir).resolve():
+                set_aside_later_states(self.output_dir, state_step(state_path))
+        self.progress, self.best = {"dev_pending": False, **state["progress"]}, state["best"]
         self.stepper.micro_step = state["micro_step"]
-        self.sampler.load_state_dict(state["sampler"])
+        self.restore_sampler(state["sampler"], path)
         restore_rng(state["rng"])
         print(f"resumed at epoch {self.progress['epoch']}, batch {self.progress['batch']}, "
               f"optimizer step {self.progress['optimizer_step']}")
 
-    def save_debug_checkpoint(self, error):
+    def restore_sampler(self, sampler_state, source):
+        """The batch position of the state; with other data (--allow-changed-settings) only at an epoch boundary."""
+        try:
+            self.sampler.load_state_dict(sampler_state)
+        except ValueError as error:
+            if self.args.allow_changed_settings and self.progress["batch"] == 0:
+                print(f"warning: {error}; continuing at the start of epoch {self.progress['epoch']}", file=sys.stderr)
+                return
+            raise RunFolderError(f"--resume {source}: {error}; a changed data set can only be resumed at an "
+                                 f"epoch boundary, with --allow-changed-settings") from error
+
+    def check_fingerprint(self, state, source):
+        """Refuse a state made with other settings, model or data (unless --allow-changed-settings)."""
+        if "fingerprint" not in state:
+            print(f"warning: {source} records no run settings (an older version wrote it); they are not compared",
+                  file=sys.stderr)
+            return
+        differences = fingerprint_differences(state["fingerprint"], self.fingerprint)
+        if differences and not self.args.allow_changed_settings:
+            raise RunFolderError(f"--resume {source}: the run was made with other settings: {'; '.join(differences)}. "
+                                 f"Resume with the run's settings, or pass --allow-changed-settings")
+        for difference in differences:
+            print(f"warning: resuming with a changed setting: {difference}", file=sys.stderr)
+
+    def save_debug_checkpoint(self, error) -> str:
+        """Where the model at the failure was saved, or why it was not (non-finite weights are never saved)."""
         path = self.output_dir / f"debug_nonfinite_step{self.progress['optimizer_step']:08d}.pth"
-        atomic_save({**self.payload(self.progress["epoch"]), "error": str(error)}, path)
-        return path
+        try:
+            atomic_save({**self.finite_payload(self.progress["epoch"]), "error": str(error)}, path)
+        except NonFiniteParametersError as refused:
+            return f"{refused}; the last training states are in {state_dir(self.output_dir)}"
+        return f"model saved for debugging to {path}"
 
     # ------------------------------------------------------------------ loop
     def train(self) -> dict:
@@ -388,6 +507,8 @@ class Run:
             write_json(self.output_dir / "args.json", vars(args))
         if args.resume:
             self.resume(args.resume)
+            if self.progress["dev_pending"]:  # the state was written, its dev evaluation never ended
+                self.evaluate_dev(self.progress["epoch"] - 1, {})
         every = args.save_every_steps
         on_step = (lambda progress: self.save_state(progress) if progress["optimizer_step"] % every == 0 else None) \
             if every > 0 else None
@@ -397,30 +518,40 @@ class Run:
             self.sampler.set_epoch(epoch, start_batch=self.progress["batch"])
             try:
                 stats = train_one_epoch(self.stepper, self.train_loader, epoch, args, self.progress, self.log, on_step)
-            except NonFiniteLossError as error:
-                sys.exit(f"{error}\nmodel saved for debugging to {self.save_debug_checkpoint(error)}")
+            except NonFiniteError as error:
+                raise NonFiniteError(f"{error}\n{self.save_debug_checkpoint(error)}") from error
             self.progress.update(epoch=epoch + 1, batch=0)
             self.end_of_epoch(epoch, stats)
-            self.save_state(self.progress)
         return self.finish()
 
     def end_of_epoch(self, epoch, stats):
+        """Save the training state first (an evaluation failure loses no epoch), then evaluate dev, save again."""
         args = self.args
         row = {"train_loss": stats["loss"], "samples_per_s": stats["samples_per_s"],
                "skipped": self.progress["skipped"], "nonfinite": self.progress["nonfinite"]}
-        if self.rank == 0 and ((epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs):
-            dev = self.evaluate("dev")
-            row.update({f"dev_{key}": value for key, value in dev.metrics.items()})
-            print(f"epoch {epoch}: train loss {stats['loss']:.4f}, dev {json.dumps(dev.metrics)}")
-            if self.best is None or is_better(args.task, dev.metrics, self.best):
-                self.best = dev.metrics
-                dev.save(self.output_dir, "dev")
-                atomic_save(self.payload(epoch, dev.metrics), self.output_dir / "best_checkpoint.pth")
+        self.progress["dev_pending"] = (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs
+        self.save_state(self.progress)
+        if self.progress["dev_pending"]:
+            self.evaluate_dev(epoch, row)
+            self.save_state(self.progress)
         if self.rank == 0:
-            atomic_save(self.payload(epoch), self.output_dir / "checkpoint.pth")
+            atomic_save(self.finite_payload(epoch), self.output_dir / "checkpoint.pth")
             self.log.scalars("epoch", epoch, **row)
         if self.distributed:
             torch.distributed.barrier()
+
+    def evaluate_dev(self, epoch, row):
+        """Dev metrics of the current weights (rank 0); a new best writes best_checkpoint.pth and the dev files."""
+        self.progress["dev_pending"] = False
+        if self.rank != 0:
+            return
+        dev = self.evaluate("dev")
+        row.update({f"dev_{key}": value for key, value in dev.metrics.items()})
+        print(f"epoch {epoch}: dev {json.dumps(dev.metrics)}")
+        if self.best is None or is_better(self.args.task, dev.metrics, self.best):
+            self.best = dev.metrics
+            dev.save(self.output_dir, "dev")
+            atomic_save(self.finite_payload(epoch, dev.metrics), self.output_dir / "best_checkpoint.pth")
 
     def finish(self) -> dict:
         """Evaluate the best checkpoint on test (its dev files are already written)."""
@@ -431,6 +562,11 @@ class Run:
         test = self.evaluate("test")
         test.save(self.output_dir, "test")
         return report_results({"dev": self.best, "test": test.metrics}, self.output_dir)
+
+
+def label_files(specs) -> dict:
+    """{'<dataset>/<split>': label file} of every configured split (the run fingerprint's data)."""
+    return {f"{spec.name}/{split}": path for spec in specs for split, path in spec.labels.items()}
 
 
 def deepspeed_config(args) -> dict:
@@ -444,28 +580,36 @@ def deepspeed_config(args) -> dict:
     }
 
 
-def run_training(args):
-    return Run(args).train()
+def run_training(args, run_class=None):
+    """Train in a folder this run owns (locked, claimed, checked); returns the results."""
+    with owned_run_folder(args.output_dir, True, args.resume or None, args.overwrite, is_main_process()):
+        return (run_class or Run)(args).train()
 
 
 def run_evaluation(args):
     if not args.finetune:
-        sys.exit("--eval needs --finetune CHECKPOINT")
-    seed_everything(args.seed)
-    specs = dataset_specs(args)
-    model = build_model(args, specs[0])
-    output_dir = Path(args.output_dir)
-    results = {}
-    for split in ("dev", "test"):
-        result = evaluate_split(model, eval_loader(args, specs, split), split, args, specs[0])
-        result.save(output_dir, split)
-        results[split] = result.metrics
-    return report_results(results, output_dir)
+        raise UsageError("--eval needs --finetune CHECKPOINT")
+    with owned_run_folder(args.output_dir, training=False, is_main=is_main_process()):
+        seed_everything(args.seed)
+        specs = dataset_specs(args)
+        model = build_model(args, specs[0])
+        loaders = {split: eval_loader(args, specs, split) for split in ("dev", "test")}
+        output_dir = Path(args.output_dir)
+        if not args.skip_data_check:
+            splits = [item for split, loader in loaders.items() for item in split_data(args, specs, split, loader.dataset)]
+            check_run_data(args, splits, model.tokenizer, output_dir)
+        results = {}
+        for split, loader in loaders.items():
+            result = evaluate_split(model, loader, split, args, specs[0])
+            result.save(output_dir, split)
+            results[split] = result.metrics
+        return report_results(results, output_dir)
 
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
-    return run_evaluation(args) if args.eval else run_training(args)
+    with user_errors(args.debug):
+        return run_evaluation(args) if args.eval else run_training(args)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ the whole model (backbone + head) under "model", the backbone's config, the voca
   python train_task_head.py --dataset CSL_Daily --task CSLR --features sign \\
       --finetune out/stage1_csl_news/best_checkpoint.pth --output_dir out/t7_csl_sign
 """
-import sys
 from pathlib import Path
 
 import torch
@@ -27,8 +26,10 @@ from datasets.sign_dataset import target_text
 from engine import EvalResult, collect_predictions
 from models.task_heads import FEATURE_POINTS, FEATURES, TaskHeadModel, Vocabulary
 from models.uni_sign import UniSign
-from train import (Run, build_model, checkpoint_payload, dataset_specs, eval_loader, get_args_parser, model_config,
-                   report_results, seed_everything)
+from runs.errors import UsageError, user_errors
+from runs.folder import owned_run_folder
+from train import (Run, build_model, checkpoint_payload, dataset_specs, eval_loader, get_args_parser, is_main_process,
+                   model_config, report_results, run_training, seed_everything)
 from utils.checkpoint import load_checkpoint_file
 from utils.metrics import islr_accuracy, wer
 
@@ -102,8 +103,8 @@ def load_task_head_model(args, spec, path) -> TaskHeadModel:
     """A train_task_head.py checkpoint (best_checkpoint.pth, checkpoint.pth) as a TaskHeadModel."""
     state = load_checkpoint_file(path)
     if "task_head" not in state:
-        sys.exit(f"{path} is not a train_task_head.py checkpoint (no 'task_head' entry); "
-                 "evaluate Uni-Sign checkpoints with train.py --eval")
+        raise UsageError(f"{path} is not a train_task_head.py checkpoint (no 'task_head' entry); "
+                         "evaluate Uni-Sign checkpoints with train.py --eval")
     backbone = UniSign.from_lm_path(model_config(args, spec, state), args.lm_path)
     model = TaskHeadModel(backbone, vocab=Vocabulary.from_dict(state["vocab"]), **state["task_head"])
     model.load_state_dict(state["model"])
@@ -112,24 +113,26 @@ def load_task_head_model(args, spec, path) -> TaskHeadModel:
 
 def run_task_head_evaluation(args) -> dict:
     if not args.finetune:
-        sys.exit("--eval needs --finetune CHECKPOINT (a train_task_head.py best_checkpoint.pth)")
-    seed_everything(args.seed)
-    specs = dataset_specs(args)
-    model = load_task_head_model(args, specs[0], args.finetune)
-    output_dir = Path(args.output_dir)
-    results = {}
-    for split in ("dev", "test"):
-        result = evaluate_head(model, eval_loader(args, specs, split), model.task, args.progress)
-        result.save(output_dir, split)
-        results[split] = result.metrics
-    return report_results(results, output_dir)
+        raise UsageError("--eval needs --finetune CHECKPOINT (a train_task_head.py best_checkpoint.pth)")
+    with owned_run_folder(args.output_dir, training=False, is_main=is_main_process()):
+        seed_everything(args.seed)
+        specs = dataset_specs(args)
+        model = load_task_head_model(args, specs[0], args.finetune)
+        output_dir = Path(args.output_dir)
+        results = {}
+        for split in ("dev", "test"):
+            result = evaluate_head(model, eval_loader(args, specs, split), model.task, args.progress)
+            result.save(output_dir, split)
+            results[split] = result.metrics
+        return report_results(results, output_dir)
 
 
 def main(argv=None):
     args = get_task_head_parser().parse_args(argv)
-    if args.task not in ("ISLR", "CSLR"):
-        sys.exit("task-specific heads exist for --task ISLR (MLP) and CSLR (BiLSTM + CTC)")
-    return run_task_head_evaluation(args) if args.eval else TaskHeadRun(args).train()
+    with user_errors(args.debug):
+        if args.task not in ("ISLR", "CSLR"):
+            raise UsageError("task-specific heads exist for --task ISLR (MLP) and CSLR (BiLSTM + CTC)")
+        return run_task_head_evaluation(args) if args.eval else run_training(args, TaskHeadRun)
 
 
 if __name__ == "__main__":

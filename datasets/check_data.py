@@ -13,6 +13,7 @@ Prints a summary table, then one line per problem `FILE: FIELD: what is wrong`; 
 problem and 1 otherwise. `check_dataset` returns the same information as a `Report` for tests and scripts.
 """
 import argparse
+import json
 import os
 import re
 import sys
@@ -24,9 +25,11 @@ import numpy as np
 from tqdm import tqdm
 
 from datasets.formats import (
+    DEFAULT_MAX_FRAMES,
     DataFormatError,
     PoseClip,
     _entry_from_official,
+    coordinate_range_problem,
     load_csl_news_records,
     load_official_records,
     native_label_records,
@@ -37,7 +40,6 @@ from datasets.formats import (
 from datasets.keypoints import SCORE_THRESHOLD
 from utils.safe_pickle import UnsafePickleError, safe_load
 
-COORDINATE_TOLERANCE = 0.05  # confident points may sit slightly outside the frame
 PROGRESS_MIN_SAMPLES = 500  # show a progress bar from this many samples on
 
 
@@ -49,9 +51,11 @@ class Issue:
     field: str
     kind: str
     message: str
+    sample: str = ""  # the sample it concerns, when one does
 
     def line(self) -> str:
-        return f"{self.file}: {self.field}: {self.message}"
+        named = not self.sample or f"'{self.sample}'" in self.message
+        return f"{self.file}: {self.field}: {self.message}" + ("" if named else f" (sample '{self.sample}')")
 
 
 @dataclass
@@ -61,6 +65,7 @@ class Report:
     labels: str
     pose_dir: str
     max_length: int
+    max_frames: int | None = DEFAULT_MAX_FRAMES
     samples: int = 0
     problems: list[Issue] = field(default_factory=list)
     notes: list[Issue] = field(default_factory=list)
@@ -78,8 +83,8 @@ class Report:
     def clean(self) -> bool:
         return not self.problems
 
-    def problem(self, index, file, field_name, kind, message):
-        self.problems.append(Issue(str(file), field_name, kind, message))
+    def problem(self, index, file, field_name, kind, message, sample=""):
+        self.problems.append(Issue(str(file), field_name, kind, message, sample))
         if index is not None:
             self.bad_samples.add(index)
 
@@ -96,7 +101,6 @@ def _parse_record(name, record, where):
         entry = _entry_from_official(name, record, where)
     except DataFormatError as error:
         return name, error
-    entry.pose_path = str(record.get("pose_path") or "")
     return entry.name, entry
 
 
@@ -111,8 +115,9 @@ def _csl_news_records(path):
         if not isinstance(record, dict) or not {"video", "pose", "text"} <= set(record):
             parsed.append((f"item {index}", DataFormatError(f"item {index} lacks one of the fields video, pose, text")))
             continue
-        native = {"text": record["text"], "video_path": str(record["video"]), "pose_path": record["pose"]}
-        parsed.append(_parse_record(Path(str(record["video"])).stem, native, f"item {index}"))
+        native = {"text": record["text"], "video_path": record["video"], "pose_path": record["pose"]}
+        name = Path(record["video"]).stem if isinstance(record["video"], str) else f"item {index}"
+        parsed.append(_parse_record(name, native, f"item {index}"))
     return parsed
 
 
@@ -162,87 +167,125 @@ def _pose_error_kind(message):
         ("NaN", "nan"),
         ("has no frames", "zero-frames"),
         ("frame bounds", "bad-bounds"),
+        ("more than the limit", "too-long"),
     ):
         if needle in message:
             return kind
     return "bad-shape"
 
 
-def _load_pose(path):
+def _load_pose(path, max_frames=DEFAULT_MAX_FRAMES):
     """Read one pose file; returns (PoseClip, number of frames holding several people)."""
     if path.suffix != ".pkl":
-        return read_pose_file(path), 0
+        return read_pose_file(path, max_frames), 0
     data = safe_load(path)
-    clip = pose_clip_from_dict(data, path)
+    clip = pose_clip_from_dict(data, path, max_frames)
     multi = sum(np.ndim(frame) == 3 and len(frame) > 1 for frame in data["keypoints"])
     return clip, int(multi)
 
 
 def _value_issues(clip: PoseClip):
     """(field, kind, message) for coordinates outside the frame and negative scores."""
-    coordinates = clip.keypoints[clip.scores > SCORE_THRESHOLD]  # (N, 2) confident points
-    outside = ((coordinates < -COORDINATE_TOLERANCE) | (coordinates > 1 + COORDINATE_TOLERANCE)).any(axis=1)
-    if outside.any():
-        values = coordinates[outside]
-        yield (
-            "keypoints",
-            "coordinate-range",
-            f"{int(outside.sum())} confident points lie outside [0, 1] (values {values.min():.3g} to "
-            f"{values.max():.3g}); keypoints must be x/width, y/height",
-        )
+    outside = coordinate_range_problem(clip.keypoints, clip.scores, SCORE_THRESHOLD)
+    if outside:
+        yield "keypoints", "coordinate-range", outside
     if (clip.scores < 0).any():
         negative = int((clip.scores < 0).sum())
         yield "scores", "score-range", f"{negative} scores are negative (min {clip.scores.min():.3g})"
 
 
-def _read_or_report(report, index, shown, path):
-    """Read one pose file as (PoseClip, multi-person frames); on failure record the problem and return None."""
+def _read_findings(path, max_frames) -> dict:
+    """Read one pose file; its findings: problems [(field, kind, message)], notes, frames used, multi-person frames."""
+    findings = {"problems": [], "notes": [], "frames": None, "multi": 0, "total_frames": 0}
     try:
-        return _load_pose(path)
+        clip, multi = _load_pose(path, max_frames)
     except UnsafePickleError as error:
-        report.problem(index, shown, "pickle", "unsafe-pickle", _strip_source(str(error), path) + " (not executed)")
+        findings["problems"].append(("pickle", "unsafe-pickle", _strip_source(str(error), path) + " (not executed)"))
+        return findings
     except DataFormatError as error:
         message = _strip_source(str(error), path)
         kind = _pose_error_kind(message)
-        report.problem(index, shown, _field_of(message, "start/end" if kind == "bad-bounds" else "pose"), kind, message)
+        findings["problems"].append((_field_of(message, "start/end" if kind == "bad-bounds" else "pose"), kind, message))
+        return findings
     except (ValueError, OSError) as error:  # safe_load: truncated or corrupt pickle / gzip
-        report.problem(index, shown, "pickle", "corrupt-file", _strip_source(str(error), path))
-    return None
+        findings["problems"].append(("pickle", "corrupt-file", _strip_source(str(error), path)))
+        return findings
+    findings["problems"] += list(_value_issues(clip))
+    findings["frames"] = (clip.end if clip.end is not None else clip.num_frames) - clip.start
+    findings["total_frames"], findings["multi"] = clip.num_frames, multi
+    above = int((clip.scores > 1).sum())
+    if above:
+        findings["notes"].append(("scores", "score-above-1", f"{above} scores above 1 (the normalisation clips them to 1)"))
+    return findings
 
 
-def _check_pose(report, index, entry, pose_dir):
-    """Check the pose file of one parsed label entry and record its statistics."""
+class FindingsCache:
+    """Per pose file findings kept in a JSON file, reused while the file's size and mtime are unchanged."""
+
+    VERSION = 1
+
+    def __init__(self, path=None):
+        self.path = Path(path) if path else None
+        self.entries, self.changed = {}, False
+        if self.path and self.path.is_file():
+            try:
+                saved = json.loads(self.path.read_text(encoding="utf-8"))
+                self.entries = saved["files"] if saved.get("version") == self.VERSION else {}
+            except (ValueError, KeyError, TypeError):
+                self.entries = {}  # an unreadable cache is rebuilt, never trusted
+
+    def findings(self, path, max_frames) -> dict:
+        stat = path.stat()
+        key = [stat.st_size, stat.st_mtime_ns, max_frames]
+        cached = self.entries.get(str(path))
+        if cached is not None and cached["key"] == key:
+            return cached["findings"]
+        findings = _read_findings(path, max_frames)
+        self.entries[str(path)] = {"key": key, "findings": findings}
+        self.changed = True
+        return findings
+
+    def save(self):
+        if not (self.path and self.changed):
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({"version": self.VERSION, "files": self.entries}), encoding="utf-8")
+        os.replace(temporary, self.path)
+
+
+def _check_pose(report, index, entry, pose_dir, cache):
+    """Check the pose file of one parsed label entry and record its problems, notes and statistics."""
     path_field = "pose_path" if entry.pose_path else "video_path"
     try:
         path = resolve_pose_path(pose_dir, entry)
     except DataFormatError as error:
-        report.problem(index, report.labels, path_field, "outside-root", str(error))
+        report.problem(index, report.labels, path_field, "outside-root", str(error), entry.name)
         return
     shown = Path(pose_dir) / path.relative_to(os.path.abspath(pose_dir))
     if not path.is_file():
-        report.problem(index, shown, path_field, "missing-pose", f"pose file not found for sample '{entry.name}'")
+        report.problem(index, shown, path_field, "missing-pose", f"pose file not found for sample '{entry.name}'",
+                       entry.name)
         return
-    loaded = _read_or_report(report, index, shown, path)
-    if loaded is None:
-        return
-    clip, multi = loaded
-    for field_name, kind, message in _value_issues(clip):
-        report.problem(index, shown, field_name, kind, message)
-    _record_pose_stats(report, shown, clip, multi)
+    findings = cache.findings(path, report.max_frames)
+    for field_name, kind, message in findings["problems"]:
+        report.problem(index, shown, field_name, kind, message, entry.name)
+    for field_name, kind, message in findings["notes"]:
+        report.note(shown, field_name, kind, message)
+    if findings["frames"] is not None:
+        _record_pose_stats(report, shown, findings)
 
 
-def _record_pose_stats(report, shown, clip, multi):
-    """Frame count, and the notes: long clip, multi-person frames, scores above 1."""
-    used = (clip.end if clip.end is not None else clip.num_frames) - clip.start
+def _record_pose_stats(report, shown, findings):
+    """Frame count, and the notes: long clip, multi-person frames."""
+    used, multi = findings["frames"], findings["multi"]
     report.frames.append(used)
     if used > report.max_length:
         report.note(shown, "keypoints", "long-clip", f"{used} frames, randomly sub-sampled to {report.max_length}")
     if multi:
         report.multi_person_frames += multi
-        report.note(shown, "keypoints", "multi-person", f"{multi} of {clip.num_frames} frames hold several people")
-    above = int((clip.scores > 1).sum())
-    if above:
-        report.note(shown, "scores", "score-above-1", f"{above} scores above 1 (the normalisation clips them to 1)")
+        report.note(shown, "keypoints", "multi-person",
+                    f"{multi} of {findings['total_frames']} frames hold several people")
 
 
 def _outside_root(relative) -> bool:
@@ -277,28 +320,33 @@ def _check_duplicates(report, records):
             report.bad_samples.update(indices)
 
 
-def _check_samples(report, records, pose_dir):
-    """Per-sample checks: label record, then (when the pose directory exists) its pose file."""
+def check_entries(report, records, pose_dir, cache=None, progress_label="checking"):
+    """Per-sample checks of parsed records [(name, LabelEntry or DataFormatError)]: the label record, then
+    (when the pose directory exists) its pose file; `cache` (FindingsCache) skips files already checked."""
+    cache = cache or FindingsCache()
     poses_present = Path(pose_dir).is_dir()
     if not poses_present:
         report.problem(None, pose_dir, "pose_dir", "missing-pose-dir", "pose directory not found; pose files not checked")
-    progress = tqdm(records, desc="checking", unit="sample", disable=len(records) < PROGRESS_MIN_SAMPLES)
+    progress = tqdm(records, desc=progress_label, unit="sample", disable=len(records) < PROGRESS_MIN_SAMPLES)
     for index, (_, entry) in enumerate(progress):
         if isinstance(entry, DataFormatError):
             message = _strip_source(str(entry), report.labels)
-            kind = "empty-text" if "'text'" in message else "bad-record"
+            kind = "empty-text" if "field 'text' is empty" in message else "bad-record"
             report.problem(index, report.labels, _field_of(message, "record"), kind, message)
             continue
         _check_label(report, index, entry)
         if poses_present:
-            _check_pose(report, index, entry, pose_dir)
+            _check_pose(report, index, entry, pose_dir, cache)
         else:
             report.bad_samples.add(index)
+    cache.save()
 
 
-def check_dataset(labels_path, pose_dir, max_length=256) -> Report:
-    """Check every sample of `labels_path` against `pose_dir`; see the module docstring."""
-    report = Report(str(Path(labels_path)), str(pose_dir), max_length)
+def check_dataset(labels_path, pose_dir, max_length=256, max_frames=DEFAULT_MAX_FRAMES, cache_path=None) -> Report:
+    """Check every sample of `labels_path` against `pose_dir`; see the module docstring.
+
+    cache_path: optional JSON file of per pose file findings (reused while a file's size and mtime hold)."""
+    report = Report(str(Path(labels_path)), str(pose_dir), max_length, max_frames)
     try:
         records = label_records(labels_path)
     except DataFormatError as error:
@@ -308,8 +356,16 @@ def check_dataset(labels_path, pose_dir, max_length=256) -> Report:
     if not records:
         report.problem(None, report.labels, "labels", "no-samples", "the label file holds no samples")
     _check_duplicates(report, records)
-    _check_samples(report, records, pose_dir)
+    _note_plain_pickle(report)
+    check_entries(report, records, pose_dir, FindingsCache(cache_path))
     return report
+
+
+def _note_plain_pickle(report):
+    """Official label files are gzip pickles; a plain pickle is accepted (the same restricted unpickler reads it)."""
+    path = Path(report.labels)
+    if path.suffix not in (".json", ".jsonl") and path.read_bytes()[:2] != b"\x1f\x8b":
+        report.note(path, "labels", "plain-pickle", "a plain (not gzip-compressed) pickle: accepted")
 
 
 def _stats(values):
@@ -346,8 +402,10 @@ def main(argv=None) -> int:
     parser.add_argument("--labels", required=True, help="label file (official gzip pickle, CSL-News .json or .jsonl)")
     parser.add_argument("--pose-dir", required=True, help="folder the label paths are relative to")
     parser.add_argument("--max-length", type=int, default=256, help="frames per clip before sub-sampling (a note)")
+    parser.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
+                        help="longer clips are reported, never read into memory (default %(default)s)")
     args = parser.parse_args(argv)
-    report = check_dataset(args.labels, args.pose_dir, args.max_length)
+    report = check_dataset(args.labels, args.pose_dir, args.max_length, args.max_frames)
     print(format_summary(report))
     if report.clean:
         print("OK: no problems found")

@@ -23,6 +23,8 @@ from datasets.keypoints import NUM_KEYPOINTS, PART_INDICES
 from utils.safe_pickle import safe_load
 
 POSE_SUFFIXES = (".pkl", ".npz")
+DEFAULT_MAX_FRAMES = 100_000  # longer clips are refused before their frames are stacked (hostile or broken files)
+COORDINATE_TOLERANCE = 0.05  # confident points may sit slightly outside the frame
 _MAIN_SIGNER_POINTS = PART_INDICES["body"] + PART_INDICES["left"] + PART_INDICES["right"]
 
 
@@ -124,8 +126,20 @@ def _frame_bounds(data, source):
     return start, end
 
 
-def pose_clip_from_dict(data, source) -> PoseClip:
-    """Validate an official-style pose dict and reduce it to one signer."""
+def check_frame_count(frames, source, max_frames=DEFAULT_MAX_FRAMES):
+    """Refuse a clip longer than `max_frames` before anything is stacked (None: no limit)."""
+    if max_frames is not None and frames > max_frames:
+        raise DataFormatError(
+            f"{source}: field 'keypoints' has {frames} frames, more than the limit of {max_frames} "
+            f"(raise it with --max-frames if the clip is genuine)"
+        )
+
+
+def pose_clip_from_dict(data, source, max_frames=DEFAULT_MAX_FRAMES) -> PoseClip:
+    """Validate an official-style pose dict and reduce it to one signer.
+
+    The frame count is checked against `max_frames` first, so a small file whose frames are shared
+    references to one array never expands into gigabytes."""
     if not isinstance(data, dict):
         raise DataFormatError(f"{source}: expected a dict with 'keypoints' and 'scores', got {type(data).__name__}")
     for field in ("keypoints", "scores"):
@@ -137,6 +151,7 @@ def pose_clip_from_dict(data, source) -> PoseClip:
             )
     if len(data["keypoints"]) == 0:
         raise DataFormatError(f"{source}: field 'keypoints' has no frames")
+    check_frame_count(len(data["keypoints"]), source, max_frames)
     if len(data["keypoints"]) != len(data["scores"]):
         raise DataFormatError(
             f"{source}: 'keypoints' has {len(data['keypoints'])} frames but 'scores' has {len(data['scores'])}"
@@ -161,26 +176,55 @@ def pose_clip_from_dict(data, source) -> PoseClip:
     return PoseClip(keypoints, scores, start, end)
 
 
-def read_pose_file(path) -> PoseClip:
-    """Read an official `.pkl` or a native `.npz` pose file."""
+def _npz_array_shape(archive, key, path):
+    """The shape of `key` in an open .npz archive, read from its .npy header without decompressing the data."""
+    with archive.zip.open(f"{key}.npy") as stream:
+        version = np.lib.format.read_magic(stream)
+        shape, _, _ = np.lib.format._read_array_header(stream, version)
+    return shape
+
+
+def read_pose_npz(path, max_frames=DEFAULT_MAX_FRAMES) -> dict:
+    """The arrays of a native .npz pose archive; the frame count is read from the header before any decompression."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "keypoints" in archive.files:
+                shape = _npz_array_shape(archive, "keypoints", path)
+                check_frame_count(shape[0] if shape else 0, path, max_frames)
+            data = {key: archive[key] for key in archive.files}
+    except DataFormatError:
+        raise
+    except Exception as error:
+        raise DataFormatError(f"{path}: not a readable .npz archive ({error})") from error
+    for key in ("start", "end"):
+        if key in data:
+            data[key] = int(data[key])
+    return data
+
+
+def read_pose_file(path, max_frames=DEFAULT_MAX_FRAMES) -> PoseClip:
+    """Read an official `.pkl` or a native `.npz` pose file (clips over `max_frames` frames are refused)."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"{path}: pose file not found")
     if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                data = {key: archive[key] for key in archive.files}
-        except Exception as error:
-            raise DataFormatError(f"{path}: not a readable .npz archive ({error})") from error
-        for key in ("start", "end"):
-            if key in data:
-                data[key] = int(data[key])
-        return pose_clip_from_dict(data, path)
+        return pose_clip_from_dict(read_pose_npz(path, max_frames), path, max_frames)
     try:
         data = safe_load(path)
     except (ValueError, OSError) as error:
         raise DataFormatError(str(error)) from error
-    return pose_clip_from_dict(data, path)
+    return pose_clip_from_dict(data, path, max_frames)
+
+
+def coordinate_range_problem(keypoints, scores, score_threshold) -> str | None:
+    """A message when confident points lie outside [0, 1] (pixel coordinates, wrong normalisation), else None."""
+    coordinates = keypoints[scores > score_threshold]  # (N, 2) confident points
+    outside = ((coordinates < -COORDINATE_TOLERANCE) | (coordinates > 1 + COORDINATE_TOLERANCE)).any(axis=1)
+    if not outside.any():
+        return None
+    values = coordinates[outside]
+    return (f"{int(outside.sum())} confident points lie outside [0, 1] (values {values.min():.3g} to "
+            f"{values.max():.3g}); keypoints must be x/width, y/height")
 
 
 def write_pose_pkl(path, keypoints, scores, **extra):
@@ -223,17 +267,48 @@ def resolve_pose_path(pose_dir, entry: LabelEntry) -> Path:
 # ----------------------------------------------------------------------------- labels
 
 
+def _valid_text(value, name, field, source) -> str:
+    """`value` as a string field of sample `name`: a str that encodes as UTF-8 (no lone surrogates)."""
+    if isinstance(value, (bytes, bytearray)):
+        raise DataFormatError(f"{source}: sample '{name}' field '{field}' is bytes, expected text (decode it as UTF-8)")
+    if not isinstance(value, str):
+        raise DataFormatError(
+            f"{source}: sample '{name}' field '{field}' is {type(value).__name__} {value!r:.40}, expected a string"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise DataFormatError(
+            f"{source}: sample '{name}' field '{field}' is not valid Unicode (lone surrogate "
+            f"{value[error.start]!r} at character {error.start})"
+        ) from error
+    return value
+
+
+def _gloss_string(value, name, source) -> str:
+    """The gloss field: a string, or a list of strings joined by single spaces ('' when absent)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (list, tuple)):
+        return " ".join(_valid_text(word, name, "gloss", source) for word in value)
+    return _valid_text(value, name, "gloss", source)
+
+
 def _entry_from_official(name, record, source) -> LabelEntry:
+    """A LabelEntry from one record; every field is type-checked and named in the error."""
     if not isinstance(record, dict):
         raise DataFormatError(f"{source}: sample '{name}' is a {type(record).__name__}, expected a dict")
+    name = _valid_text(record.get("name", name), name, "name", source)
+    if not name.strip():
+        raise DataFormatError(f"{source}: a sample has an empty field 'name'")
     text = record.get("text")
-    if not isinstance(text, str) or not text.strip():
+    if text is None or (isinstance(text, str) and not text.strip()):
         raise DataFormatError(f"{source}: sample '{name}' field 'text' is empty or missing")
-    gloss = record.get("gloss", "") or ""
-    if isinstance(gloss, (list, tuple)):
-        gloss = " ".join(str(word) for word in gloss)
-    video_path = record.get("video_path") or f"{name}.mp4"
-    return LabelEntry(str(record.get("name", name)), text, gloss, str(video_path))
+    text = _valid_text(text, name, "text", source)
+    gloss = _gloss_string(record.get("gloss"), name, source)
+    video_path = _valid_text(record.get("video_path") or f"{name}.mp4", name, "video_path", source)
+    pose_path = _valid_text(record.get("pose_path") or "", name, "pose_path", source)
+    return LabelEntry(name, text, gloss, video_path, pose_path)
 
 
 def load_official_records(path) -> dict:
@@ -270,10 +345,9 @@ def read_csl_news_labels(path) -> list[LabelEntry]:
     for index, record in enumerate(records):
         if not isinstance(record, dict) or not {"video", "pose", "text"} <= set(record):
             raise DataFormatError(f"{path}: item {index} lacks one of the fields video, pose, text")
-        if not str(record["text"]).strip():
-            raise DataFormatError(f"{path}: item {index} ('{record['video']}') field 'text' is empty")
-        name = Path(record["video"]).stem
-        entries.append(LabelEntry(name, record["text"], "", record["video"], record["pose"]))
+        video = _valid_text(record["video"], f"item {index}", "video", path)
+        native = {"text": record["text"], "video_path": video, "pose_path": record["pose"]}
+        entries.append(_entry_from_official(Path(video).stem, native, f"{path}: item {index}"))
     return entries
 
 
@@ -304,7 +378,6 @@ def read_native_labels(path) -> list[LabelEntry]:
         if isinstance(record, DataFormatError):
             raise DataFormatError(f"{path}:{number}: {record}")
         entries.append(_entry_from_official(record["name"], record, f"{path}:{number}"))
-        entries[-1].pose_path = record.get("pose_path", "")
     return entries
 
 

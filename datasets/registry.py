@@ -15,6 +15,13 @@ DEFAULT_CONFIG = REPO_ROOT / "config" / "datasets.json"
 SPLITS = ("train", "dev", "test")
 
 
+class UnknownDatasetError(KeyError):
+    """A --dataset name the registry does not hold."""
+
+    def __str__(self):
+        return str(self.args[0])
+
+
 @dataclass
 class DatasetSpec:
     """Where one dataset's labels, poses and videos are, and which language its text is in."""
@@ -53,7 +60,7 @@ def get_dataset_spec(name, config_path=None, labels_dir=None, pose_dir=None, rgb
     """
     registry = load_registry(config_path)
     if name not in registry:
-        raise KeyError(f"unknown dataset '{name}'; known datasets: {', '.join(sorted(registry))}")
+        raise UnknownDatasetError(f"unknown dataset '{name}' (--dataset); known datasets: {', '.join(sorted(registry))}")
     raw = {key: value for key, value in registry[name].items() if not key.startswith("_")}
     labels = {split: str(_resolve(path)) for split, path in raw.pop("labels").items()}
     if labels_dir:

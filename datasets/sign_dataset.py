@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from datasets.formats import DataFormatError, LabelEntry, read_pose_file, resolve_pose_path
+from datasets.formats import DEFAULT_MAX_FRAMES, DataFormatError, LabelEntry, read_pose_file, resolve_pose_path
 from datasets.keypoints import PARTS, normalize_parts, sample_frame_indices
 from datasets.rgb import HandCropCache, build_rgb_sample, collate_rgb
 
@@ -35,13 +35,15 @@ class SignDataset(Dataset):
     Frames above `max_length` are randomly sub-sampled as officially, but from a generator seeded by
     (seed, epoch, index) so runs, resumes and evaluations are reproducible. With skip_policy='skip' an
     unreadable sample is logged and returned as None (the collate drops and counts it); the default
-    'error' raises. A broken sample is never replaced by another one.
+    'error' raises. A broken sample is never replaced by another one. Samples named in `exclude` (found
+    bad by the data check before training, datasets/preflight.py) are skipped and counted the same way.
     """
 
     def __init__(self, entries, pose_dir, task="SLT", max_length=256, seed=42, skip_policy="error", rgb=None,
-                 lang=None):
+                 lang=None, max_frames=DEFAULT_MAX_FRAMES):
         """rgb: None (pose-only) or {'video_dir', 'sample_ratio', 'sampling_rule', 'official_crop', 'cache_dir'};
-        lang: the prompt language of this corpus (needed only when corpora of several languages are mixed)."""
+        lang: the prompt language of this corpus (needed only when corpora of several languages are mixed);
+        max_frames: clips with more frames are refused before they are read into memory."""
         if task not in TASKS:
             raise ValueError(f"unknown task '{task}'; expected one of {TASKS}")
         if skip_policy not in SKIP_POLICIES:
@@ -54,6 +56,8 @@ class SignDataset(Dataset):
         self.skip_policy = skip_policy
         self.rgb = rgb
         self.lang = lang
+        self.max_frames = max_frames
+        self.excluded = set()
         self.crop_cache = HandCropCache(rgb["cache_dir"]) if rgb and rgb.get("cache_dir") else None
         self.epoch = 0
 
@@ -63,8 +67,14 @@ class SignDataset(Dataset):
     def __len__(self):
         return len(self.entries)
 
+    def exclude(self, names):
+        """Skip (and count) these samples from now on."""
+        self.excluded |= set(names)
+
     def __getitem__(self, index):
         entry = self.entries[index]
+        if entry.name in self.excluded:
+            return None
         try:
             return self._load(entry, index)
         except (DataFormatError, OSError, ValueError) as error:
@@ -74,7 +84,7 @@ class SignDataset(Dataset):
             return None
 
     def _load(self, entry, index):
-        clip = read_pose_file(resolve_pose_path(self.pose_dir, entry))
+        clip = read_pose_file(resolve_pose_path(self.pose_dir, entry), self.max_frames)
         end = clip.end if clip.end is not None else clip.num_frames
         rng = random.Random(f"{self.seed}-{self.epoch}-{index}")
         frame_numbers = clip.start + sample_frame_indices(end - clip.start, self.max_length, rng)  # (T,)

@@ -18,6 +18,10 @@ DEFAULT_LM_PATH = "pretrained_weight/mt5-base"
 PROMPT_TEMPLATE = "Translate sign language video to {lang}: "
 
 
+class LanguageModelError(FileNotFoundError):
+    """--lm-path is not a loadable MT5/T5 directory; the message names it and what is wrong."""
+
+
 @dataclass
 class EmbeddedLMConfig:
     """Size of the small LM built for the embedded default (mT5-Base: 768/12/12/2048, vocab 250112)."""
@@ -36,13 +40,17 @@ def load_language_model(lm_path):
     """Load (MT5ForConditionalGeneration in float32, T5Tokenizer) from a local directory."""
     lm_path = Path(lm_path)
     if not (lm_path / "config.json").is_file():
-        raise FileNotFoundError(
+        raise LanguageModelError(
             f"language model directory '{lm_path}' not found (no config.json). Put a local mT5 copy there "
             f"(e.g. google/mt5-base downloaded on another machine) and pass --lm-path DIR, or build the "
             f"embedded default with `python -m models.language_model --texts FILE --out DIR`."
         )
-    model = MT5ForConditionalGeneration.from_pretrained(lm_path, dtype=torch.float32)
-    tokenizer = T5Tokenizer.from_pretrained(lm_path, legacy=False)
+    try:
+        model = MT5ForConditionalGeneration.from_pretrained(lm_path, dtype=torch.float32)
+        tokenizer = T5Tokenizer.from_pretrained(lm_path, legacy=False)
+    except Exception as error:  # noqa: BLE001 (safetensors, sentencepiece and config errors: all the directory's fault)
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise LanguageModelError(f"--lm-path {lm_path}: not a loadable MT5/T5 directory ({first_line})") from error
     # Official decoding (transformers 4.40) cleans up tokenization spaces (" ." -> ".", " n't" -> "n't") unless the
     # tokenizer config says otherwise; transformers 5.x defaults to no clean-up. Restore the official default.
     config_file = lm_path / "tokenizer_config.json"

@@ -11,6 +11,7 @@ one table of test metrics beside chance / constant-output baselines.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from datasets.check_data import check_dataset  # noqa: E402
 from datasets.formats import read_labels  # noqa: E402
 from datasets.synthetic import generate_corpus  # noqa: E402
 from models.language_model import EmbeddedLMConfig, build_embedded_lm  # noqa: E402
+from runs.folder import holds_run  # noqa: E402
 from utils.metrics import islr_accuracy, translation_metrics, wer  # noqa: E402
 
 # Per task: registry name, subset folder, selection metric, whether larger is better.
@@ -130,12 +132,22 @@ def learned(task, value, baseline, chance) -> bool:
     return value <= 0.8 * baseline
 
 
+def replace_previous_runs(out):
+    """A new quickstart replaces the run folders of the previous one in `out` (train.py never mixes two runs)."""
+    previous = sorted(path for path in out.iterdir() if path.is_dir() and holds_run(path))
+    if previous:
+        print(f"replacing the previous quickstart's runs in {out}: {', '.join(path.name for path in previous)}")
+    for path in previous:
+        shutil.rmtree(path)
+
+
 def main():
     args = parse_args()
     started = time.time()
     out = (REPO_ROOT / args.out).resolve()
     data_dir, lm_dir = out / "data", out / "embedded_lm"
     out.mkdir(parents=True, exist_ok=True)
+    replace_previous_runs(out)
     prepare_corpus(args, data_dir)
     build_embedded_lm(corpus_texts(data_dir), lm_dir, EmbeddedLMConfig(), seed=args.seed)
     print(f"embedded LM saved to {lm_dir}")

@@ -44,6 +44,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from runs.folder import holds_run  # noqa: E402
+
 TABLES_DIR = REPO_ROOT / "config" / "tables"
 TABLES = (3, 4, 5, 6, 7, 8, 9, 10, 13)
 # The paper's Table 2 recipe per stage (= the defaults of script/train_stage{1,2,3}.sh).
@@ -226,6 +228,8 @@ def execute(commands, out: Path, force=False, threads=None, in_process=False):
         if (run_dir / "results.json").is_file() and not force:
             print(f"[skip] {run_id}: {run_dir / 'results.json'} exists")
             continue
+        if holds_run(run_dir):  # a forced re-run, or a run that failed: the old one is moved aside, never mixed in
+            argv = [*argv, "--overwrite"]
         log_path = out / "logs" / f"{run_id}.log"
         print(f"[run] {run_id} (log: {log_path})", flush=True)
         started = time.time()

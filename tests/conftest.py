@@ -67,3 +67,21 @@ def tiny_bleurt_checkpoint(tmp_path_factory):
                         intermediate_size=32, num_labels=1)
     BertForSequenceClassification(config).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def sentence_corpus(tmp_path_factory):
+    """The tiny synthetic corpus (sentences/, isolated/, news/); copy it before changing any file."""
+    from datasets.synthetic import generate_corpus
+
+    out = tmp_path_factory.mktemp("synthetic_corpus")
+    generate_corpus(out, seed=0, size="tiny")
+    return out
+
+
+def train_argv(corpus, lm_dir, output_dir, *extra) -> list:
+    """train.py / eval.py flags for a tiny run on the synthetic sentences (later flags win)."""
+    return ["--dataset", "Synthetic", "--labels-dir", str(corpus / "sentences"),
+            "--pose-dir", str(corpus / "sentences" / "pose_format"), "--lm-path", str(lm_dir),
+            "--pose-preset", "tiny", "--batch-size", "4", "--gradient-accumulation-steps", "2", "--epochs", "1",
+            "--lr", "1e-3", "--max-new-tokens", "4", "--no-progress", "--output_dir", str(output_dir), *extra]

@@ -161,3 +161,20 @@ def test_rgb_pose_inference_from_a_video(tiny_lm_dir, tmp_path, messi_video, pos
     assert isinstance(result.text, str) and result.num_frames == 3
     with pytest.raises(InferenceError, match="needs the video"):
         translator.translate(pose_file)
+
+
+def test_pose_files_outside_the_frame_are_refused_unless_forced(slt_checkpoint, tiny_lm_dir, tmp_path, capsys):
+    keypoints, scores = plausible_pose(12)
+    write_pose_pkl(tmp_path / "pixels.pkl", keypoints * 640, scores)  # pixel coordinates, not x/width
+    argv = ["--video", str(tmp_path / "pixels.pkl"), "--finetune", str(slt_checkpoint), "--lm-path", str(tiny_lm_dir)]
+    assert inference_main(argv) == 1
+    error = capsys.readouterr().err
+    assert f"error: {tmp_path / 'pixels.pkl'}: field 'keypoints': 1596 confident points lie outside [0, 1]" in error
+    assert "pass --force" in error
+    assert inference_main(argv + ["--force"]) == 0
+
+
+def test_pose_files_over_the_frame_limit_are_refused_unread(slt_checkpoint, tiny_lm_dir, pose_file, capsys):
+    argv = ["--video", str(pose_file), "--finetune", str(slt_checkpoint), "--lm-path", str(tiny_lm_dir)]
+    assert inference_main(argv + ["--max-frames", "10"]) == 1
+    assert "field 'keypoints' has 12 frames, more than the limit of 10" in capsys.readouterr().err

@@ -22,6 +22,7 @@ Everything is loaded with `torch.load(weights_only=True)`: a checkpoint that nee
 unpickling is refused. Floating tensors are cast to the model's dtype (official checkpoints are
 bf16, saved from DeepSpeed bf16 training).
 """
+import hashlib
 import os
 import tempfile
 from dataclasses import asdict
@@ -30,6 +31,7 @@ from pathlib import Path
 import torch
 
 FORMAT = "uni-sign/1"
+CHECKSUM_KEY = "tensor_sha256"  # sha256 over every tensor of the checkpoint (names, dtypes, shapes, bytes)
 # (our prefix, official prefix); the first match wins.
 OFFICIAL_PREFIXES = [
     ("pose_encoder.hand_fusion.backbone.", "rgb_support_backbone."),
@@ -104,11 +106,42 @@ def alias_groups(state_dict) -> list:
 # ----------------------------------------------------------------------------- files
 
 
-def atomic_save(obj, path):
+def _tensors(obj, prefix=""):
+    """(dotted name, tensor) of every tensor in nested dicts / lists / tuples, in a fixed order."""
+    if isinstance(obj, torch.Tensor):
+        yield prefix, obj
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _tensors(value, f"{prefix}{key}.")
+    elif isinstance(obj, (list, tuple)):
+        for index, value in enumerate(obj):
+            yield from _tensors(value, f"{prefix}{index}.")
+
+
+def tensor_checksum(obj) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of every tensor in `obj` (CHECKSUM_KEY itself excluded)."""
+    digest = hashlib.sha256()
+    for name, tensor in _tensors({key: value for key, value in obj.items() if key != CHECKSUM_KEY}):
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().data)
+    return digest.hexdigest()
+
+
+def nonfinite_keys(state_dict) -> list:
+    """Names of floating tensors holding NaN or inf."""
+    return [key for key, value in state_dict.items()
+            if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all()]
+
+
+def atomic_save(obj, path, checksum=True):
     """torch.save to a temporary file in the same folder, fsync, then rename over `path`.
 
-    An interruption (exception, Ctrl-C) leaves the previous file untouched and no temporary file.
+    A dict gets CHECKSUM_KEY (see tensor_checksum), verified by load_checkpoint_file. An interruption
+    (exception, Ctrl-C) leaves the previous file untouched and no temporary file (a killed process can
+    leave one: runs.folder.remove_leftover_temporaries deletes it at the next start).
     """
+    if checksum and isinstance(obj, dict):
+        obj = {**obj, CHECKSUM_KEY: tensor_checksum(obj)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -154,6 +187,11 @@ def load_checkpoint_file(path) -> dict:
         ) from error
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
         raise CheckpointError(f"{path}: expected a dict with a 'model' state dict")
+    if CHECKSUM_KEY in checkpoint and checkpoint[CHECKSUM_KEY] != tensor_checksum(checkpoint):
+        raise CheckpointError(
+            f"{path}: corrupt: its tensors no longer match the checksum written with them (the file changed after "
+            f"it was saved); refusing to load it"
+        )
     bad = [key for key, value in checkpoint["model"].items() if not isinstance(value, torch.Tensor)]
     if bad:
         raise CheckpointError(f"{path}: state dict entry '{bad[0]}' is not a tensor")
@@ -256,6 +294,12 @@ def load_state_dict_into(model, state_dict, partial=False, source="checkpoint", 
         raise CheckpointError(
             f"{source}: checkpoint does not fit the model: {len(missing)} missing keys [{_key_list(missing, official)}]; "
             f"{len(unexpected)} unexpected keys [{_key_list(unexpected, official)}].{_load_hint(missing, unexpected)}"
+        )
+    nonfinite = nonfinite_keys({key: value for key, value in state_dict.items() if key in expected})
+    if nonfinite:
+        raise CheckpointError(
+            f"{source}: tensor '{_display(nonfinite[0], official)}' holds NaN/inf values ({len(nonfinite)} tensors "
+            f"do); refusing to load non-finite weights"
         )
     cast, loadable = {}, {}
     for key, value in state_dict.items():

@@ -40,7 +40,7 @@ def export_checkpoint(in_path, out_path, to="official", dtype="keep") -> dict:
             )
     except CheckpointError as error:
         warnings.append(str(error))
-    atomic_save(converted, out_path)
+    atomic_save(converted, out_path, checksum=to != "official")  # official files hold {'model'} only
     return {"out": str(out_path), "layout": to, "entries": len(converted["model"]), "warnings": warnings}
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datasets.formats import PoseClip, read_pose_file
-from datasets.keypoints import PARTS, normalize_parts, sample_frame_indices
+from datasets.formats import DEFAULT_MAX_FRAMES, PoseClip, coordinate_range_problem, read_pose_file
+from datasets.keypoints import PARTS, SCORE_THRESHOLD, normalize_parts, sample_frame_indices
 from utils.checkpoint import CheckpointError, load_checkpoint_file
 from utils.pose.backends import BackendSpec, create_backend
 from utils.pose.runner import extract_video_poses
@@ -93,7 +93,10 @@ class SignTranslator:
     """A loaded model plus a lazily built pose extractor; `translate` one clip at a time."""
 
     def __init__(self, model, task="SLT", max_length=256, num_beams=4, max_new_tokens=100, classes=None,
-                 rgb=False, backend_spec=BackendSpec(), max_side=DEFAULT_MAX_SIDE, seed=0):
+                 rgb=False, backend_spec=BackendSpec(), max_side=DEFAULT_MAX_SIDE, seed=0, max_frames=DEFAULT_MAX_FRAMES,
+                 force=False):
+        """max_frames: longer pose files are refused unread; force: translate pose input whose coordinates lie
+        outside [0, 1] (refused by default: the model would see garbage and still print a sentence)."""
         self.model = model
         self.task = task
         self.max_length = max_length
@@ -104,6 +107,8 @@ class SignTranslator:
         self.backend_spec = backend_spec
         self.max_side = max_side
         self.seed = seed
+        self.max_frames = max_frames
+        self.force = force
         self._backend = None
 
     @classmethod
@@ -139,14 +144,22 @@ class SignTranslator:
 
     def load_clip(self, source):
         """(PoseClip, video path or None) from a video, a pose file, a PoseClip or (keypoints, scores)."""
-        if isinstance(source, PoseClip):
-            return source, None
-        if isinstance(source, tuple):
-            keypoints, scores = (np.asarray(array, np.float32) for array in source)
-            return PoseClip(keypoints, scores), None
-        if is_video(source):
+        if not isinstance(source, (PoseClip, tuple)) and is_video(source):
             return self.extract(source), Path(source)
-        return read_pose_file(source), None
+        if isinstance(source, PoseClip):
+            clip = source
+        elif isinstance(source, tuple):
+            clip = PoseClip(*(np.asarray(array, np.float32) for array in source))
+        else:
+            clip = read_pose_file(source, self.max_frames)
+        self._check_coordinates(clip, source)
+        return clip, None
+
+    def _check_coordinates(self, clip, source):
+        problem = coordinate_range_problem(clip.keypoints, clip.scores, SCORE_THRESHOLD)
+        if problem and not self.force:
+            name = source if isinstance(source, (str, Path)) else "<clip>"
+            raise InferenceError(f"{name}: field 'keypoints': {problem}; pass --force to translate it anyway")
 
     def model_inputs(self, clip: PoseClip):
         """Official sub-sampling + normalisation -> ({part: (1, T, V, 3)}, mask (1, T), frame numbers (T,))."""

@@ -513,6 +513,8 @@ def _rgb_settings(args, spec):
 
 def main(argv=None):
     from datasets.registry import get_dataset_spec, load_split
+    from runs.errors import user_errors
+    from runs.folder import owned_run_folder
     from train import build_model, seed_everything
 
     args = build_parser().parse_args(argv)
@@ -543,18 +545,19 @@ def main(argv=None):
         settings.validate()
     except ValueError as error:
         sys.exit(f"error: {error}")
-    model = build_model(args, spec)
-    entries = load_split(spec, args.split)
-    results, records = evaluate_topk(model, entries, spec.pose_dir_for(args.split), subsets, settings)
-    results.update(dataset=args.dataset, split=args.split, checkpoint=str(args.finetune),
-                   class_list=str(args.class_lists) if args.class_lists else None)
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / f"{args.split}_islr_topk.json").write_text(
-        json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    with open(output_dir / f"{args.split}_islr_predictions.jsonl", "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    with user_errors(args.debug), owned_run_folder(args.output_dir, training=False):
+        model = build_model(args, spec)
+        entries = load_split(spec, args.split)
+        results, records = evaluate_topk(model, entries, spec.pose_dir_for(args.split), subsets, settings)
+        results.update(dataset=args.dataset, split=args.split, checkpoint=str(args.finetune),
+                       class_list=str(args.class_lists) if args.class_lists else None)
+        output_dir = Path(args.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / f"{args.split}_islr_topk.json").write_text(
+            json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        with open(output_dir / f"{args.split}_islr_predictions.jsonl", "w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     print_results(results, args.table_format)
     return results
 

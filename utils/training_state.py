@@ -6,6 +6,8 @@ or a container of those (numpy's RNG state is stored as a list).
 """
 import random
 import re
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -60,15 +62,40 @@ def list_states(output_dir) -> list:
     return sorted(path for path in folder.iterdir() if STATE_PATTERN.match(path.name))
 
 
-def resolve_resume(path) -> Path:
-    """--resume accepts a state file, a run folder or its checkpoints/ folder (then: the newest state)."""
+def state_step(path) -> int:
+    return int(STATE_PATTERN.match(Path(path).name).group(1))
+
+
+def load_resume_state(path):
+    """(state, its file) for --resume: a state file as given, or the newest *valid* state of a run folder
+    (or its checkpoints/ folder); a corrupt or truncated newer state is reported and passed over."""
     path = Path(path)
     if path.is_file():
-        return path
+        return load_training_state(path), path
     states = list_states(path.parent if path.name == "checkpoints" else path)
     if not states:
         raise CheckpointError(f"{path}: no training state (checkpoints/step-*.pth) to resume from")
-    return states[-1]
+    for candidate in reversed(states):
+        try:
+            return load_training_state(candidate), candidate
+        except CheckpointError as error:
+            print(f"warning: passing over {candidate.name}: {error}; falling back to an older training state",
+                  file=sys.stderr)
+    raise CheckpointError(f"{path}: none of its {len(states)} training states is valid (all corrupt or unreadable)")
+
+
+def set_aside_later_states(output_dir, step) -> list[Path]:
+    """Move states newer than `step` (a corrupt one passed over, or the future of an older state resumed from)
+    into checkpoints/superseded/, so that pruning by step number never deletes the states of the resumed run."""
+    later = [path for path in list_states(output_dir) if state_step(path) > step]
+    if later:
+        target = state_dir(output_dir) / "superseded"
+        target.mkdir(exist_ok=True)
+        for path in later:
+            shutil.move(str(path), str(target / path.name))
+        print(f"moved {len(later)} later training state(s) ({', '.join(p.name for p in later)}) to {target}",
+              file=sys.stderr)
+    return later
 
 
 def load_training_state(path) -> dict:

@@ -226,3 +226,68 @@ def test_missing_pose_directory_is_one_problem(tmp_path):
     report = check_dataset(labels, tmp_path / "no-such-dir")
     assert [issue.kind for issue in report.problems] == ["missing-pose-dir"]
     assert (report.samples, report.ok) == (2, 0)
+
+
+def test_bad_field_types_are_each_one_problem_naming_line_sample_and_field(tmp_path, capsys):
+    poses = tmp_path / "poses"
+    write_pose_npz(poses / "ok.npz", np.full((3, 133, 2), 0.5), np.full((3, 133), 0.9))
+    lines = [
+        {"name": "ok", "text": "fine", "pose_path": "ok.npz"},
+        {"name": "p", "text": "x", "pose_path": 123},
+        {"name": "g", "text": "x", "gloss": 5},
+        {"name": ["l", "ist"], "text": "x"},
+        {"name": "s", "text": "lone \ud800"},
+    ]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    assert main(["--labels", str(labels), "--pose-dir", str(poses)]) == 1
+    output = capsys.readouterr().out
+    assert f"{labels}: pose_path: line 2: sample 'p' field 'pose_path' is int 123, expected a string" in output
+    assert f"{labels}: gloss: line 3: sample 'g' field 'gloss' is int 5" in output
+    assert f"{labels}: name: line 4: sample '['l', 'ist']' field 'name' is list" in output
+    assert f"{labels}: text: line 5: sample 's' field 'text' is not valid Unicode (lone surrogate" in output
+    assert check_dataset(labels, poses).ok == 1
+
+
+def test_text_stored_as_bytes_is_reported_as_bytes(tmp_path):
+    labels = tmp_path / "labels.dev"
+    with gzip.open(labels, "wb") as handle:
+        pickle.dump({"a": {"name": "a", "text": b"hello", "video_path": "a.mp4"}}, handle)
+    _write(tmp_path / "poses" / "a.pkl", _pose())
+    (problem,) = check_dataset(labels, tmp_path / "poses").problems
+    assert (problem.field, problem.kind) == ("text", "bad-record") and "is bytes, expected text" in problem.message
+
+
+def test_a_plain_pickle_label_file_is_accepted_with_a_note(tmp_path):
+    labels = tmp_path / "labels.dev"
+    labels.write_bytes(pickle.dumps({"a": {"name": "a", "text": "hello", "video_path": "a.mp4"}}))
+    _write(tmp_path / "poses" / "a.pkl", _pose())
+    report = check_dataset(labels, tmp_path / "poses")
+    assert report.clean and [note.kind for note in report.notes] == ["plain-pickle"]
+
+
+def test_a_clip_over_the_frame_limit_is_reported_not_read(tmp_path, capsys):
+    frame = _pose(frames=1)
+    labels, poses = _dataset(tmp_path, {"ok": _pose(), "huge": {"keypoints": frame["keypoints"] * 300_000,
+                                                                 "scores": frame["scores"] * 300_000}})
+    assert main(["--labels", str(labels), "--pose-dir", str(poses)]) == 1
+    output = capsys.readouterr().out
+    assert f"{poses / 'huge.pkl'}: keypoints: field 'keypoints' has 300000 frames, more than the limit of 100000" in output
+    assert "  too-long" in output
+    report = check_dataset(labels, poses, max_frames=300_000)
+    assert report.clean
+
+
+def test_findings_are_cached_by_file_size_and_mtime(tmp_path, monkeypatch):
+    from datasets import check_data
+
+    labels, poses = _dataset(tmp_path, {"a": _pose(), "b": _pose(seed=1)})
+    cache = tmp_path / "cache.json"
+    check_dataset(labels, poses, cache_path=cache)
+    reads = []
+    original = check_data._read_findings
+    monkeypatch.setattr(check_data, "_read_findings", lambda path, limit: reads.append(path.name) or original(path, limit))
+    assert check_dataset(labels, poses, cache_path=cache).clean and reads == []
+    _write(poses / "b.pkl", {"keypoints": [], "scores": []})  # changed: read again, and found broken
+    report = check_dataset(labels, poses, cache_path=cache)
+    assert reads == ["b.pkl"] and [problem.kind for problem in report.problems] == ["zero-frames"]

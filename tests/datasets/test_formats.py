@@ -282,7 +282,7 @@ def test_empty_text_official(tmp_path, text):
 def test_empty_text_csl_news(tmp_path):
     path = tmp_path / "news.json"
     path.write_text(json.dumps([{"video": "v/a.mp4", "pose": "p/a.pkl", "text": " "}]))
-    with pytest.raises(DataFormatError, match=r"news\.json: item 0 \('v/a\.mp4'\) field 'text' is empty"):
+    with pytest.raises(DataFormatError, match=r"news\.json: item 0: sample 'a' field 'text' is empty"):
         read_labels(path)
 
 
@@ -468,3 +468,88 @@ def test_real_csl_daily_entry_fields(shared_dir):
         pytest.skip(f"{path} is not present")
     first = read_labels(path)[0]
     assert first == LabelEntry("S000020_P0000_T00", "他今年四岁。", "他 今天 年龄 4", "S000020_P0000_T00.mp4")
+
+
+# ----------------------------------------------------------------------------- field types and hostile files
+
+
+@pytest.mark.parametrize("record, message", [
+    ({"name": "a", "text": "hi", "pose_path": 123}, r"labels\.jsonl:1: sample 'a' field 'pose_path' is int 123, expected a string"),
+    ({"name": "a", "text": "hi", "gloss": 5}, r"labels\.jsonl:1: sample 'a' field 'gloss' is int 5, expected a string"),
+    ({"name": "a", "text": "hi", "gloss": ["HI", 7]}, r"sample 'a' field 'gloss' is int 7"),
+    ({"name": ["a", "b"], "text": "hi"}, r"labels\.jsonl:1: sample '\['a', 'b'\]' field 'name' is list \['a', 'b'\], expected a string"),
+    ({"name": "a", "text": "bad \ud800 text"}, r"sample 'a' field 'text' is not valid Unicode \(lone surrogate '\\ud800' at character 4\)"),
+    ({"name": "a", "text": 3.5}, r"sample 'a' field 'text' is float 3.5, expected a string"),
+    ({"name": "a", "text": "hi", "video_path": ["a.mp4"]}, r"sample 'a' field 'video_path' is list"),
+])
+def test_every_bad_jsonl_field_is_named_with_file_line_and_sample(tmp_path, record, message):
+    path = tmp_path / "labels.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")  # json escapes the lone surrogate
+    with pytest.raises(DataFormatError, match=message):
+        read_labels(path)
+
+
+def test_text_stored_as_bytes_is_named_not_called_empty(tmp_path):
+    path = tmp_path / "labels.dev"
+    with gzip.open(path, "wb") as handle:
+        pickle.dump({"a": {"name": "a", "text": "hello".encode(), "gloss": ["HELLO"]}}, handle)
+    with pytest.raises(DataFormatError, match=r"labels\.dev: sample 'a' field 'text' is bytes, expected text"):
+        read_labels(path)
+
+
+def test_lone_surrogate_in_an_official_pickle_is_refused(tmp_path):
+    path = tmp_path / "labels.dev"
+    write_official_labels(path, [LabelEntry("a", "ok"), LabelEntry("b", "broken \udc80", "GLOSS")])
+    with pytest.raises(DataFormatError, match=r"sample 'b' field 'text' is not valid Unicode"):
+        read_labels(path)
+
+
+def test_a_plain_non_gzip_label_pickle_is_accepted(tmp_path):
+    path = tmp_path / "labels.dev"
+    path.write_bytes(pickle.dumps({"a": {"name": "a", "text": "hello", "gloss": ["HELLO"], "video_path": "a.mp4"}}))
+    assert read_labels(path) == [LabelEntry("a", "hello", "HELLO", "a.mp4")]
+
+
+def _peak_bytes(function):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        function()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_a_small_pickle_of_millions_of_shared_frames_is_refused_before_stacking(tmp_path):
+    keypoints, scores = _clip(frames=1)
+    frames = 2_000_000  # stacked: 2e6 x 133 x 2 float32 = 2.1 GB
+    path = tmp_path / "bomb.pkl"
+    path.write_bytes(pickle.dumps({"keypoints": [keypoints[0][None]] * frames, "scores": [scores[0][None]] * frames},
+                                  protocol=4))
+    assert path.stat().st_size < 20 * 2**20
+
+    def read():
+        with pytest.raises(DataFormatError, match=r"bomb\.pkl: field 'keypoints' has 2000000 frames, more than the "
+                                                  r"limit of 100000 \(raise it with --max-frames"):
+            read_pose_file(path)
+
+    assert _peak_bytes(read) < 200 * 2**20  # the reference list, never the stacked frames
+    with pytest.raises(DataFormatError, match="limit of 10"):
+        read_pose_file(tmp_path / "bomb.pkl", max_frames=10)
+
+
+def test_a_compressed_npz_that_expands_to_gigabytes_is_refused_from_its_header(tmp_path):
+    path = tmp_path / "bomb.npz"
+    frames = 400_000  # 426 MB of zeros, under 1 MB compressed
+    np.savez_compressed(path, keypoints=np.zeros((frames, 133, 2), np.float32),
+                        scores=np.zeros((frames, 133), np.float32))
+
+    def read():
+        with pytest.raises(DataFormatError, match=r"bomb\.npz: field 'keypoints' has 400000 frames, more than the limit"):
+            read_pose_file(path)
+
+    assert _peak_bytes(read) < 50 * 2**20
+    write_pose_npz(tmp_path / "fine.npz", *_clip(frames=5))
+    assert read_pose_file(tmp_path / "fine.npz", max_frames=5).num_frames == 5

@@ -445,3 +445,43 @@ def test_decoding_cleans_up_tokenization_spaces_as_the_official_transformers(tin
     config = json.loads((copy / "tokenizer_config.json").read_text())
     (copy / "tokenizer_config.json").write_text(json.dumps({**config, "clean_up_tokenization_spaces": False}))
     assert load_language_model(copy)[1].batch_decode(ids, skip_special_tokens=True) == ["store ."]
+
+
+# ----------------------------------------------------------------------------- integrity
+
+
+def test_saved_checkpoints_carry_a_checksum_of_their_tensors(tmp_path):
+    state = {"model": {"w": torch.arange(6.0).reshape(2, 3), "b": torch.zeros(3, dtype=torch.bfloat16)},
+             "optimizer": {"state": {0: {"exp_avg": torch.ones(2)}}}, "epoch": 3}
+    atomic_save(state, tmp_path / "a.pth")
+    loaded = load_checkpoint_file(tmp_path / "a.pth")
+    assert loaded[ckpt.CHECKSUM_KEY] == ckpt.tensor_checksum(state)
+    changed = {**state, "optimizer": {"state": {0: {"exp_avg": torch.tensor([1.0, 1.5])}}}}
+    assert ckpt.tensor_checksum(changed) != ckpt.tensor_checksum(state)  # optimizer tensors count too
+    renamed = {**state, "model": {"w2": state["model"]["w"], "b": state["model"]["b"]}}
+    assert ckpt.tensor_checksum(renamed) != ckpt.tensor_checksum(state)  # and their names
+
+
+def test_flipped_bytes_inside_a_tensor_are_refused(tmp_path):
+    weight = torch.randn(64, 64, generator=torch.Generator().manual_seed(0))
+    atomic_save({"model": {"weight": weight}}, tmp_path / "a.pth")
+    data = bytearray((tmp_path / "a.pth").read_bytes())
+    offset = data.find(weight.numpy().tobytes()[:256])
+    data[offset + 100:offset + 164] = bytes(b ^ 0xFF for b in data[offset + 100:offset + 164])
+    (tmp_path / "a.pth").write_bytes(bytes(data))
+    assert torch.load(tmp_path / "a.pth", weights_only=True)["model"]["weight"].shape == (64, 64)  # torch would load it
+    with pytest.raises(CheckpointError, match=r"a\.pth: corrupt: its tensors no longer match the checksum"):
+        load_checkpoint_file(tmp_path / "a.pth")
+
+
+def test_files_without_a_checksum_still_load(tmp_path):
+    torch.save({"model": {"weight": torch.ones(2)}}, tmp_path / "official.pth")
+    assert torch.equal(load_checkpoint_file(tmp_path / "official.pth")["model"]["weight"], torch.ones(2))
+
+
+def test_nonfinite_weights_are_refused_naming_the_tensor(tiny_model):
+    state = tiny_model.state_dict()
+    state["pose_encoder.pose_proj.weight"] = state["pose_encoder.pose_proj.weight"].clone()
+    state["pose_encoder.pose_proj.weight"][0, 0] = float("nan")
+    with pytest.raises(CheckpointError, match=r"tensor 'pose_encoder.pose_proj.weight' holds NaN/inf values \(1 "):
+        load_state_dict_into(tiny_model, state, source="nan.pth")
