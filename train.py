@@ -25,9 +25,11 @@ from datasets.samplers import LengthGroupedBatchSampler, ResumableRandomBatchSam
 from datasets.sign_dataset import SignDataset, collate_samples
 from engine import (DeepSpeedStepper, NonFiniteError, NonFiniteParametersError, PlainStepper, build_optimizer,
                     build_scheduler, evaluate, is_better, train_one_epoch, write_json)
+from models.efficientnet import TORCHVISION_B0_FILES, find_torchvision_weights, torchvision_cache
 from models.language_model import DEFAULT_LM_PATH
 from models.pose_encoder import SUB_POSE_GROUPS, PoseEncoderConfig
 from models.hand_fusion import RGBConfig
+from models.sync_batchnorm import convert_sync_batchnorm, count_batchnorms
 from models.uni_sign import UniSign, UniSignConfig
 from runs.errors import UsageError, user_errors
 from runs.fingerprint import fingerprint_differences, run_fingerprint
@@ -45,6 +47,7 @@ POSE_PRESETS = {
 # The official code keys the prompt language and the CSL-Daily character-level scoring on the dataset NAME
 # (official_defaults.md 3.3 and 5), whatever the label files hold; other datasets use their configured language.
 OFFICIAL_DATASETS = ("CSL_News", "CSL_Daily", "WLASL", "How2Sign", "OpenASL")
+DEFAULT_ACCUMULATION = 8  # the official default of --gradient-accumulation-steps
 
 
 def prompt_language(spec) -> str:
@@ -72,6 +75,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                        help="batch samples of similar frame counts together (less padding; not official)")
     group.add_argument("--task", default="SLT", choices=["SLT", "CSLR", "ISLR"])
     group.add_argument("--dataset-config", default=None, help="registry file (default config/datasets.json)")
+    group.add_argument("--missing-dev", default="holdout", choices=["holdout", "test"],
+                       help="datasets without a dev split (How2Sign): hold out the end of train (default) or "
+                            "select on test as the official code does (test-selected numbers)")
     group.add_argument("--labels-dir", default=None, help="folder holding the split label files (overrides config)")
     group.add_argument("--pose-dir", default=None, help="pose folder (overrides config; may contain {split})")
     group.add_argument("--rgb-dir", default=None, help="video folder (overrides config; may contain {split})")
@@ -109,7 +115,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     group.add_argument("--gate-init", default="trainable", choices=["official", "trainable"],
                        help="fusion gate: both start at exactly 0 (stage 2 = stage 1 at init); the official one "
                             "never receives a gradient, so its RGB branch never trains (docs/rgb_branch.md)")
-    group.add_argument("--efficientnet-weights", default="", help="torchvision ImageNet EfficientNet-B0 .pth file")
+    group.add_argument("--efficientnet-weights", default="",
+                       help="torchvision ImageNet EfficientNet-B0 .pth file (default: looked up in torchvision's "
+                            "cache, $TORCH_HOME/hub/checkpoints)")
+    group.add_argument("--efficientnet-init", default="imagenet", choices=["imagenet", "random"],
+                       help="a new RGB branch starts from ImageNet weights (official, required) or, on purpose, "
+                            "from a random CNN (synthetic runs)")
     group.add_argument("--official-crop", action="store_true",
                        help="reproduce the official crop wrap-around at negative box coordinates")
     group.add_argument("--crop-cache", default="", help="folder caching decoded hand crops across epochs")
@@ -118,7 +129,15 @@ def get_args_parser() -> argparse.ArgumentParser:
 
     group = parser.add_argument_group("optimisation")
     group.add_argument("--batch-size", type=int, default=16)
-    group.add_argument("--gradient-accumulation-steps", type=int, default=8)
+    group.add_argument("--gradient-accumulation-steps", type=int, default=None,
+                       help=f"micro-batches per optimizer step (default {DEFAULT_ACCUMULATION}, or derived from "
+                            f"--global-batch-size)")
+    group.add_argument("--global-batch-size", type=int, default=0,
+                       help="samples per optimizer step over all processes; the accumulation is derived from it, "
+                            "the process count and --batch-size (the stage scripts pass the official 512/128/32)")
+    group.add_argument("--sync-bn", default="auto", choices=["auto", "on", "off"],
+                       help="synchronise BatchNorm statistics across processes (auto: on with more than one "
+                            "process, as the official launch; CPU processes use models/sync_batchnorm.py)")
     group.add_argument("--gradient-clipping", type=float, default=1.0)
     group.add_argument("--epochs", type=int, default=20)
     group.add_argument("--opt", default="adamw", type=str.lower, choices=["adamw"])
@@ -133,7 +152,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     group.add_argument("--output_dir", default="out/run",
                        help="the run's folder; one that holds a run needs --resume or --overwrite")
     group.add_argument("--overwrite", action="store_true",
-                       help="start a new run in an --output_dir that holds one (the old run is moved aside, not deleted)")
+                       help="start a new run in an --output_dir that holds one (the old run is moved aside, "
+                            "not deleted)")
     group.add_argument("--eval", action="store_true", help="only evaluate --finetune on dev and test")
     group.add_argument("--num-beams", type=int, default=4)
     group.add_argument("--max-new-tokens", type=int, default=100)
@@ -170,23 +190,67 @@ def seed_everything(seed):
 
 def dataset_specs(args) -> list:
     names = [name.strip() for name in args.dataset.split(",") if name.strip()]
-    return [get_dataset_spec(name, args.dataset_config, args.labels_dir, args.pose_dir, args.rgb_dir) for name in names]
+    specs = [get_dataset_spec(name, args.dataset_config, args.labels_dir, args.pose_dir, args.rgb_dir)
+             for name in names]
+    if args.missing_dev == "test":
+        for spec in specs:
+            spec.select_on_test()
+    return specs
 
 
-def rgb_config(args) -> RGBConfig | None:
+def resolve_accumulation(args, world_size) -> int:
+    """Micro-batches per optimizer step: --gradient-accumulation-steps, or derived from --global-batch-size."""
+    if not args.global_batch_size:
+        return args.gradient_accumulation_steps or DEFAULT_ACCUMULATION
+    per_step = args.batch_size * world_size
+    if args.global_batch_size % per_step:
+        raise UsageError(f"--global-batch-size {args.global_batch_size} is not a multiple of --batch-size "
+                         f"{args.batch_size} x {world_size} process(es) = {per_step}; change --batch-size "
+                         f"(BATCH_SIZE) or --global-batch-size (GLOBAL_BATCH)")
+    accumulation = args.global_batch_size // per_step
+    if args.gradient_accumulation_steps not in (None, accumulation):
+        raise UsageError(f"--gradient-accumulation-steps {args.gradient_accumulation_steps} contradicts "
+                         f"--global-batch-size {args.global_batch_size} ({per_step} per step needs {accumulation})")
+    return accumulation
+
+
+def rgb_config(args, new_branch=True) -> RGBConfig | None:
+    """The RGB branch settings; a new branch (not loaded from --finetune) gets the ImageNet weights file."""
     if not args.rgb_support:
         return None
+    weights = imagenet_weights(args) if new_branch else ""
     return RGBConfig(args.rgb_sample_ratio, args.sampling_rule, args.fusion, args.gate_init, args.official_crop,
-                     args.efficientnet_weights)
+                     weights)
+
+
+def imagenet_weights(args) -> str:
+    """The EfficientNet-B0 ImageNet file a new RGB branch starts from ('' for --efficientnet-init random)."""
+    if args.efficientnet_init == "random":
+        return ""
+    if args.efficientnet_weights:
+        return args.efficientnet_weights
+    found = find_torchvision_weights()
+    if found is None:
+        raise UsageError(
+            "the RGB branch starts from ImageNet EfficientNet-B0 weights (paper 4.1, as the official stage 2): put "
+            f"torchvision's {TORCHVISION_B0_FILES[0]} in {torchvision_cache()} or pass --efficientnet-weights FILE; "
+            "--efficientnet-init random starts from a random CNN on purpose"
+        )
+    return str(found)
+
+
+def has_rgb_weights(checkpoint) -> bool:
+    return checkpoint is not None and any("hand_fusion" in key or "rgb" in key for key in checkpoint["model"])
 
 
 def model_config(args, spec, finetune_checkpoint) -> UniSignConfig:
     """Architecture from the --finetune checkpoint when it records one, else from the flags."""
+    new_rgb_branch = not has_rgb_weights(finetune_checkpoint)
     if finetune_checkpoint is not None and "config" in finetune_checkpoint:
         config = UniSignConfig.from_dict(finetune_checkpoint["config"])
         config.lang, config.label_smoothing = prompt_language(spec), args.label_smoothing
         config.pose.batch_independent, config.pose.batch_hands = args.batch_independent, args.batch_hands
-        config.rgb = rgb_config(args)
+        config.rgb = rgb_config(args, new_rgb_branch)
         return config
     pose = PoseEncoderConfig(
         parts=SUB_POSE_GROUPS[args.pose_parts],
@@ -195,7 +259,7 @@ def model_config(args, spec, finetune_checkpoint) -> UniSignConfig:
         **POSE_PRESETS[args.pose_preset],
     )
     return UniSignConfig(lang=prompt_language(spec), label_smoothing=args.label_smoothing, num_beams=args.num_beams,
-                         max_new_tokens=args.max_new_tokens, pose=pose, rgb=rgb_config(args))
+                         max_new_tokens=args.max_new_tokens, pose=pose, rgb=rgb_config(args, new_rgb_branch))
 
 
 def build_model(args, spec) -> UniSign:
@@ -207,7 +271,7 @@ def build_model(args, spec) -> UniSign:
     model = UniSign.from_lm_path(model_config(args, spec, finetune), args.lm_path)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     if finetune is not None:
-        adds_rgb = args.rgb_support and not any("hand_fusion" in key or "rgb" in key for key in finetune["model"])
+        adds_rgb = args.rgb_support and not has_rgb_weights(finetune)
         report = load_model_weights(model, args.finetune, partial=args.partial_load or adds_rgb, checkpoint=finetune)
         surprises = [key for key in report["missing"] if "hand_fusion" not in key] + report["unexpected"]
         if adds_rgb and surprises and not args.partial_load:
@@ -361,9 +425,12 @@ class Run:
             deepspeed.init_distributed()
         self.rank = torch.distributed.get_rank() if self.distributed else 0
         self.world_size = torch.distributed.get_world_size() if self.distributed else 1
+        args.gradient_accumulation_steps = resolve_accumulation(args, self.world_size)
         seed_everything(args.seed)
         self.specs = dataset_specs(args)
         self.model = self.make_model()
+        if args.sync_bn == "on" or (args.sync_bn == "auto" and self.world_size > 1):
+            self.model = self.synchronise_batchnorm(self.model)
         if self.rank == 0:
             check_writable(self.output_dir, checkpoint_bytes(self.model, args.keep_checkpoints))
         train = training_set(args, self.specs)
@@ -380,8 +447,14 @@ class Run:
         if len(self.sampler) == 0:
             raise UsageError(f"train split of {args.dataset} has fewer samples than --batch-size {args.batch_size} "
                              f"per process")
+        if self.rank == 0:
+            print(f"global batch {args.batch_size * args.gradient_accumulation_steps * self.world_size} = "
+                  f"{args.batch_size} per process x {args.gradient_accumulation_steps} accumulation x "
+                  f"{self.world_size} process(es); {len(self.sampler) // args.gradient_accumulation_steps} optimizer "
+                  f"steps per epoch", file=sys.stderr)
         self.stepper = self._stepper()
-        self.progress = {"epoch": 0, "batch": 0, "optimizer_step": 0, "skipped": 0, "nonfinite": 0, "dev_pending": False}
+        self.progress = {"epoch": 0, "batch": 0, "optimizer_step": 0, "skipped": 0, "nonfinite": 0,
+                         "dev_pending": False}
         self.best = None  # dev metrics of the best epoch
         self.fingerprint = run_fingerprint(vars(args), self.payload(0)["config"], label_files(self.specs))
         self.log = RunLogger(self.output_dir) if self.rank == 0 else None
@@ -391,9 +464,21 @@ class Run:
         """The model to train: Uni-Sign built from the flags (or the --finetune checkpoint's config)."""
         return build_model(self.args, self.specs[0])
 
+    def synchronise_batchnorm(self, model):
+        """BatchNorm statistics over all processes (the official launch converts to SyncBatchNorm)."""
+        if self.world_size == 1:
+            print("note: --sync-bn on with one process changes nothing", file=sys.stderr)
+            return model
+        converted = convert_sync_batchnorm(model)
+        if self.rank == 0:
+            print(f"SyncBatchNorm: {count_batchnorms(converted)} BatchNorm modules synchronised over "
+                  f"{self.world_size} processes", file=sys.stderr)
+        return converted
+
     def tokenizer(self):
         """The tokenizer the targets must encode with (the data check), or None."""
-        return getattr(self.model, "tokenizer", None) or getattr(getattr(self.model, "backbone", None), "tokenizer", None)
+        model = getattr(self.model, "backbone", self.model)  # train_task_head.py: the head's Uni-Sign backbone
+        return getattr(model, "tokenizer", None)
 
     def payload(self, epoch, metrics=None) -> dict:
         """The weights and what rebuilds the model: best_checkpoint.pth, checkpoint.pth, training states."""
@@ -596,7 +681,8 @@ def run_evaluation(args):
         loaders = {split: eval_loader(args, specs, split) for split in ("dev", "test")}
         output_dir = Path(args.output_dir)
         if not args.skip_data_check:
-            splits = [item for split, loader in loaders.items() for item in split_data(args, specs, split, loader.dataset)]
+            splits = [item for split, loader in loaders.items()
+                      for item in split_data(args, specs, split, loader.dataset)]
             check_run_data(args, splits, model.tokenizer, output_dir)
         results = {}
         for split, loader in loaders.items():

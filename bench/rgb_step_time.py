@@ -63,7 +63,7 @@ def train_args(args, data, lm_path, ratio):
              "--lm-path", str(lm_path), "--pose-preset", args.pose_preset, "--batch-size", str(args.batch_size),
              "--gradient-accumulation-steps", "1", "--gate-init", args.gate_init]
     if ratio is not None:
-        flags += ["--rgb_support", "--rgb-sample-ratio", str(ratio)]
+        flags += ["--rgb_support", "--rgb-sample-ratio", str(ratio), "--efficientnet-init", "random"]
     return train.get_args_parser().parse_args(flags)
 
 

@@ -205,7 +205,8 @@ def _read_findings(path, max_frames) -> dict:
     except DataFormatError as error:
         message = _strip_source(str(error), path)
         kind = _pose_error_kind(message)
-        findings["problems"].append((_field_of(message, "start/end" if kind == "bad-bounds" else "pose"), kind, message))
+        field_name = _field_of(message, "start/end" if kind == "bad-bounds" else "pose")
+        findings["problems"].append((field_name, kind, message))
         return findings
     except (ValueError, OSError) as error:  # safe_load: truncated or corrupt pickle / gzip
         findings["problems"].append(("pickle", "corrupt-file", _strip_source(str(error), path)))
@@ -215,7 +216,8 @@ def _read_findings(path, max_frames) -> dict:
     findings["total_frames"], findings["multi"] = clip.num_frames, multi
     above = int((clip.scores > 1).sum())
     if above:
-        findings["notes"].append(("scores", "score-above-1", f"{above} scores above 1 (the normalisation clips them to 1)"))
+        findings["notes"].append(("scores", "score-above-1",
+                                  f"{above} scores above 1 (the normalisation clips them to 1)"))
     return findings
 
 

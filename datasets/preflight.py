@@ -84,7 +84,8 @@ def check_split(data: SplitData, tokenizer, max_frames) -> Report:
     report = Report(data.label_file, str(dataset.pose_dir), dataset.max_length, max_frames)
     report.samples = len(dataset.entries)
     records = [(entry.name, entry) for entry in dataset.entries]
-    check_entries(report, records, dataset.pose_dir, FindingsCache(cache_file(dataset.pose_dir)), progress_label=data.split)
+    cache = FindingsCache(cache_file(dataset.pose_dir))
+    check_entries(report, records, dataset.pose_dir, cache, progress_label=data.split)
     _target_issues(report, dataset, tokenizer)
     _video_issues(report, dataset)
     return report

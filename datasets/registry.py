@@ -33,12 +33,21 @@ class DatasetSpec:
     rgb_dir: str = ""
     tasks: list = field(default_factory=lambda: ["SLT"])
     dev_fraction: float = 0.0
+    dev_is_test: bool = False  # --missing-dev test: the official How2Sign rule
 
     def pose_dir_for(self, split) -> Path:
-        return _resolve(self.pose_dir.format(split=split))
+        return _resolve(self.pose_dir.format(split=self._folder_split(split)))
+
+    def select_on_test(self):
+        """The official rule for a dataset without a dev split (How2Sign): dev is the test split."""
+        if "dev" not in self.labels and "test" in self.labels:
+            self.labels["dev"], self.dev_fraction, self.dev_is_test = self.labels["test"], 0.0, True
 
     def rgb_dir_for(self, split) -> Path:
-        return _resolve(self.rgb_dir.format(split=split))
+        return _resolve(self.rgb_dir.format(split=self._folder_split(split)))
+
+    def _folder_split(self, split):
+        return "test" if split == "dev" and self.dev_is_test else split
 
 
 def _resolve(path) -> Path:

@@ -13,6 +13,7 @@ so torchvision's ImageNet weights (`features.*` entries) and the official Uni-Si
 (eps 1e-5, momentum 0.1), as torchvision does for B0 (only B5-B7 and V2 change them).
 A 112x112 input gives a (N, 1280, 4, 4) map.
 """
+import os
 from pathlib import Path
 
 import torch
@@ -137,6 +138,26 @@ def efficientnet_b0_features(stochastic_depth_prob: float = 0.2) -> nn.Sequentia
     features = nn.Sequential(*layers)
     _init_like_torchvision(features)
     return features
+
+
+# torchvision's ImageNet EfficientNet-B0 file names (EfficientNet_B0_Weights.IMAGENET1K_V1; the older release first
+# named it -3dd342df), as torch.hub stores them in its checkpoints folder.
+TORCHVISION_B0_FILES = ("efficientnet_b0_rwightman-7f5810bc.pth", "efficientnet_b0_rwightman-3dd342df.pth")
+
+
+def torchvision_cache() -> Path:
+    """Where torch.hub (and so torchvision) keeps downloaded weights: $TORCH_HOME/hub/checkpoints."""
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch")
+    return Path(torch_home) / "hub" / "checkpoints"
+
+
+def find_torchvision_weights() -> Path | None:
+    """torchvision's EfficientNet-B0 ImageNet file in its cache, or None."""
+    for name in TORCHVISION_B0_FILES:
+        if (torchvision_cache() / name).is_file():
+            return torchvision_cache() / name
+    return None
 
 
 def load_torchvision_weights(module: nn.Module, path) -> None:

@@ -1,8 +1,8 @@
 """One clear line for a user's mistake, a traceback only for a bug (or with --debug).
 
 Command-line entry points wrap their work in `user_errors(debug)`: data, checkpoint, run-folder,
-language-model, non-finite training and file-system errors become `SystemExit("error: ...")` (exit status 1, the message on
-standard error); anything else propagates with its traceback.
+language-model, non-finite training and file-system errors become `SystemExit("error: ...")` (exit status 1,
+the message on standard error); anything else propagates with its traceback.
 """
 import contextlib
 

@@ -163,7 +163,7 @@ def main():
         results[task] = fine_tune(args, out, lm_dir, data_dir, task.lower(), dataset, subset, task)[metric]
     if args.rgb:
         print("stage 3: RGB-pose SLT fine-tuning (hand crops from the rendered videos)")
-        rgb_args = f" --rgb_support --rgb-dir {data_dir / 'sentences' / 'rgb_format'}"
+        rgb_args = f" --rgb_support --efficientnet-init random --rgb-dir {data_dir / 'sentences' / 'rgb_format'}"
         results["SLT (RGB-pose)"] = fine_tune(args, out, lm_dir, data_dir, "slt_rgb", "Synthetic", "sentences", "SLT",
                                               rgb_args)["bleu4"]
     print("evaluation: script/eval_stage3.sh on the SLT checkpoint")

@@ -7,8 +7,8 @@
 
 A config lists named runs (`runs`: entry script, training stage 1/2/3, its flags; "{run:ID}" is run ID's
 best_checkpoint.pth) and table rows (`rows`: name, settings, the paper's numbers, and which run fills each
-column source). The runner adds the paper's Table 2 recipe of the run's stage (the same defaults as
-script/train_stage{1,2,3}.sh), runs every run in dependency order into OUT/<run id>/ (a run whose
+column source). The runner adds the paper's Table 2 recipe of the run's stage and task (config/recipes.json,
+as script/train_stage{1,2,3}.sh: the official global batch on any number of processes), runs every run in dependency order into OUT/<run id>/ (a run whose
 results.json exists is skipped unless --force; run ids are shared across tables, so stage-1 pre-training is
 trained once per OUT folder), then writes OUT/table<N>.md with the paper's numbers beside ours. For tables
 3-6 the utils.collect_results layout of the same runs is appended (real runs only).
@@ -45,19 +45,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from runs.folder import holds_run  # noqa: E402
+from script.recipe import recipe_flags  # noqa: E402
 
 TABLES_DIR = REPO_ROOT / "config" / "tables"
 TABLES = (3, 4, 5, 6, 7, 8, 9, 10, 13)
-# The paper's Table 2 recipe per stage (= the defaults of script/train_stage{1,2,3}.sh).
-STAGE_RECIPES = {
-    1: ["--batch-size", "16", "--gradient-accumulation-steps", "8", "--epochs", "20", "--lr", "3e-4",
-        "--max_length", "256"],
-    2: ["--batch-size", "4", "--gradient-accumulation-steps", "8", "--epochs", "5", "--lr", "3e-4",
-        "--max_length", "256"],
-    3: ["--batch-size", "8", "--gradient-accumulation-steps", "1", "--epochs", "20", "--lr", "3e-4",
-        "--max_length", "256"],
-}
-ISLR_MAX_LENGTH = "64"  # the official ISLR fine-tuning script
 # --synthetic: dataset -> (registry name, corpus subset)
 SYNTHETIC_DATASETS = {
     "CSL_Daily": ("Synthetic", "sentences"), "How2Sign": ("Synthetic", "sentences"),
@@ -68,7 +59,8 @@ SYNTHETIC_DATASETS = {
 # 16 frames per sample keep the RGB runs (EfficientNet-B0 on P_samp x frames hand crops) at seconds on a CPU.
 SYNTHETIC_ARGS = [("--epochs", "1"), ("--batch-size", "4"), ("--gradient-accumulation-steps", "1"), ("--lr", "1e-3"),
                   ("--max_length", "16"), ("--pose-preset", "tiny"), ("--num-beams", "1"), ("--max-new-tokens", "8"),
-                  ("--keep-checkpoints", "1"), ("--seed", "0"), ("--no-progress", None)]
+                  ("--keep-checkpoints", "1"), ("--seed", "0"), ("--no-progress", None),
+                  ("--efficientnet-init", "random"), ("--global-batch-size", "0")]
 # --synthetic: the embedded LM (models.language_model.EmbeddedLMConfig) at a quarter of the quickstart's width.
 SYNTHETIC_LM = dict(d_model=64, d_kv=16, d_ff=128, num_layers=1, num_decoder_layers=1, num_heads=2)
 BLEURT_METRIC = "bleurt"
@@ -107,9 +99,7 @@ def set_flag(args, flag, value=None) -> list[str]:
 
 def run_argv(run: dict, run_id: str, out: Path, synthetic: dict | None = None, extra=()) -> list[str]:
     """The full command of one run: python ENTRY <stage recipe> <run flags> --output_dir OUT/ID [synthetic] [extra]."""
-    args = list(STAGE_RECIPES[run["stage"]])
-    if run["stage"] == 3 and _flag_value(run["args"], "--task") == "ISLR":
-        args = set_flag(args, "--max_length", ISLR_MAX_LENGTH)
+    args = recipe_flags(run["stage"], _flag_value(run["args"], "--task") or "SLT", environ={})  # config/recipes.json
     for arg in run["args"]:
         if arg.startswith("{run:") and arg.endswith("}"):
             arg = str(out / arg[5:-1] / "best_checkpoint.pth")

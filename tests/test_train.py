@@ -1,6 +1,7 @@
 """train.py end to end on the tiny synthetic corpus: files, exact resume, NaN handling, data mixing, DeepSpeed."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -128,8 +129,8 @@ def test_stage_scripts_run_unchanged_on_the_synthetic_corpus(tmp_path):
 
 @pytest.mark.skipif(shutil.which("deepspeed") is None, reason="deepspeed launcher not installed")
 def test_two_process_deepspeed_reaches_the_single_process_loss(corpus, tiny_lm_dir, tmp_path):
-    """2 processes x batch 2 vs 1 process x batch 4 (same global batches). BatchNorm statistics are per process
-    and the loss is a token mean per micro-batch, so the runs agree closely but not bit-for-bit: within 10%."""
+    """2 processes x batch 2 vs 1 process x batch 4 (same global batches). BatchNorm is synchronised (--sync-bn
+    auto), but the loss is a token mean per micro-batch, so the runs agree closely but not bit-for-bit."""
     single = tmp_path / "single"
     train.main(train_args(corpus, tiny_lm_dir, single, "--gradient-accumulation-steps", "1"))
     double = tmp_path / "deepspeed"
@@ -138,6 +139,9 @@ def test_two_process_deepspeed_reaches_the_single_process_loss(corpus, tiny_lm_d
     completed = subprocess.run(["deepspeed", "--num_gpus", "2", "train.py", *args], cwd=REPO, capture_output=True,
                                text=True, timeout=900)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert re.search(r"SyncBatchNorm: \d+ BatchNorm modules synchronised over 2 processes",
+                     completed.stdout + completed.stderr)  # --sync-bn auto, as the official launch
+    assert "global batch 4 = 2 per process x 1 accumulation x 2 process(es)" in completed.stdout + completed.stderr
     single_loss = json.loads((single / "dev_metrics.json").read_text())["loss"]
     double_loss = json.loads((double / "dev_metrics.json").read_text())["loss"]
     assert abs(double_loss - single_loss) / single_loss < 0.10
@@ -152,7 +156,8 @@ def test_stage2_script_continues_a_stage1_checkpoint_with_the_rgb_branch(tiny_lm
     train.main(train_args(corpus, tiny_lm_dir, tmp_path / "stage1", "--epochs", "1"))
     env = {**os.environ, "DATASET": "Synthetic", "LM_PATH": str(tiny_lm_dir), "EPOCHS": "1", "BATCH_SIZE": "4",
            "ACCUM": "1", "LAUNCHER": "python", "FINETUNE": str(tmp_path / "stage1" / "best_checkpoint.pth"),
-           "OUTPUT_DIR": str(tmp_path / "stage2"), "EXTRA_ARGS": f"{paths} --max-new-tokens 4 --no-progress"}
+           "OUTPUT_DIR": str(tmp_path / "stage2"),
+           "EXTRA_ARGS": f"{paths} --max-new-tokens 4 --no-progress --efficientnet-init random"}
     completed = subprocess.run(["bash", "script/train_stage2.sh"], cwd=REPO, env=env, capture_output=True, text=True)
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     stage2 = load_checkpoint_file(tmp_path / "stage2" / "best_checkpoint.pth")
@@ -164,3 +169,52 @@ def test_length_grouped_batching_trains(corpus, tiny_lm_dir, tmp_path):
     results = train.main(train_args(corpus, tiny_lm_dir, tmp_path, "--length-grouped", "--epochs", "1"))
     assert "bleu4" in results["test"]
     assert len(list_states(tmp_path)) == 1
+
+
+def rgb_args(corpus, lm_dir, *extra):
+    return train.get_args_parser().parse_args(train_args(corpus, lm_dir, "unused", "--rgb_support", *extra))
+
+
+def test_a_new_rgb_branch_needs_imagenet_weights_or_an_explicit_random_init(corpus, tiny_lm_dir, tmp_path,
+                                                                               monkeypatch):
+    from models.efficientnet import efficientnet_b0_features
+    from runs.errors import UsageError
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    args = rgb_args(corpus, tiny_lm_dir)
+    spec = train.dataset_specs(args)[0]
+    with pytest.raises(UsageError, match=rf"put torchvision's efficientnet_b0_rwightman-7f5810bc.pth in "
+                                         rf"{tmp_path / 'torch' / 'hub' / 'checkpoints'} or pass --efficientnet-weights"):
+        train.build_model(args, spec)
+    random_init = train.build_model(rgb_args(corpus, tiny_lm_dir, "--efficientnet-init", "random"), spec)
+
+    torch.manual_seed(1)
+    imagenet = {f"features.{key}": value for key, value in efficientnet_b0_features().state_dict().items()}
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torchvision_file = cache / "efficientnet_b0_rwightman-7f5810bc.pth"
+    torch.save({**imagenet, "classifier.1.weight": torch.zeros(1000, 1280)}, torchvision_file)
+    model = train.build_model(args, spec)  # found in torchvision's cache
+    backbone = model.pose_encoder.hand_fusion.backbone[0].state_dict()
+    for key, value in backbone.items():
+        assert torch.equal(value, imagenet[f"features.{key}"]), key
+    assert not torch.equal(random_init.pose_encoder.hand_fusion.backbone[0].state_dict()["0.0.weight"],
+                           backbone["0.0.weight"])
+
+    torchvision_file.unlink()  # a stage-2 checkpoint carries its RGB branch:
+    stage2 = tmp_path / "stage2.pth"                               # fine-tuning it needs no ImageNet file
+    torch.save(train.checkpoint_payload(model, args, 0), stage2)
+    resumed = train.build_model(rgb_args(corpus, tiny_lm_dir, "--finetune", str(stage2)), spec)
+    assert torch.equal(resumed.pose_encoder.hand_fusion.backbone[0].state_dict()["0.0.weight"], backbone["0.0.weight"])
+
+
+def test_how2sign_selects_on_test_only_when_asked(corpus, tiny_lm_dir):
+    holdout = train.get_args_parser().parse_args(["--dataset", "How2Sign"])
+    (spec,) = train.dataset_specs(holdout)
+    assert "dev" not in spec.labels and spec.dev_fraction == 0.02  # ours: 2% of train held out
+    official = train.get_args_parser().parse_args(["--dataset", "How2Sign", "--missing-dev", "test"])
+    (spec,) = train.dataset_specs(official)
+    assert spec.labels["dev"] == spec.labels["test"] and spec.dev_fraction == 0
+    synthetic = train.get_args_parser().parse_args(train_args(corpus, tiny_lm_dir, "unused", "--missing-dev", "test"))
+    (spec,) = train.dataset_specs(synthetic)
+    assert spec.labels["dev"].endswith("labels.dev")  # a dataset with a dev split keeps it
