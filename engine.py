@@ -133,6 +133,17 @@ class DeepSpeedStepper(PlainStepper):
         return self.model.get_lr()[0]
 
 
+def count_nonfinite(error, skipped, epoch, progress_state, names, policy):
+    """Count a non-finite loss or gradient; policy 'skip': report it (the caller skips the `skipped` batch or
+    update), else raise it with the epoch, batch, optimizer step and the batch's samples."""
+    progress_state["nonfinite"] += 1
+    located = type(error)(f"{error} at epoch {epoch}, batch {progress_state['batch']} (optimizer step "
+                          f"{progress_state['optimizer_step']}); samples: {', '.join(names)}")
+    if policy != "skip":
+        raise located from error
+    tqdm.write(f"skipping {skipped}: {located}")
+
+
 def train_one_epoch(stepper, loader, epoch, args, progress_state, log=None, on_step=None):
     """One pass over `loader` (which may start mid-epoch on resume).
 
@@ -154,13 +165,9 @@ def train_one_epoch(stepper, loader, epoch, args, progress_state, log=None, on_s
         loss = stepper.model(batch["parts"], batch["attention_mask"], batch["targets"], batch.get("rgb"),
                              batch.get("langs")).loss
         if not torch.isfinite(loss):
-            progress_state["nonfinite"] += 1
-            message = (f"non-finite loss {loss.item()} at epoch {epoch}, batch {progress_state['batch']} "
-                       f"(optimizer step {progress_state['optimizer_step']}); samples: {', '.join(batch['names'])}")
-            if args.nonfinite == "skip":
-                tqdm.write(f"skipping batch: {message}")
-                continue
-            raise NonFiniteLossError(message)
+            count_nonfinite(NonFiniteLossError(f"non-finite loss {loss.item()}"), "batch", epoch, progress_state,
+                            batch["names"], args.nonfinite)
+            continue
         stepper.backward(loss)
         try:
             updated = stepper.step()
@@ -168,13 +175,8 @@ def train_one_epoch(stepper, loader, epoch, args, progress_state, log=None, on_s
             raise NonFiniteParametersError(f"{error} at epoch {epoch}, batch {progress_state['batch']} (optimizer "
                                            f"step {progress_state['optimizer_step'] + 1})") from error
         except NonFiniteGradientError as error:
-            progress_state["nonfinite"] += 1
-            message = (f"{error} at epoch {epoch}, batch {progress_state['batch']} (optimizer step "
-                       f"{progress_state['optimizer_step']}); last samples: {', '.join(batch['names'])}")
-            if args.nonfinite == "skip":
-                tqdm.write(f"skipping update: {message}")
-                continue
-            raise NonFiniteGradientError(message) from error
+            count_nonfinite(error, "update", epoch, progress_state, batch["names"], args.nonfinite)
+            continue
         if updated:
             progress_state["optimizer_step"] += 1
             if on_step is not None:
