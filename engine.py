@@ -209,10 +209,10 @@ class EvalResult:
 
 
 @torch.no_grad()
-def collect_predictions(model, loader, predict, desc="eval", progress=True):
-    """Run a model over a loader: teacher-forced loss (mean over batches, as official) and `predict(batch)` texts.
+def collect_predictions(model, loader, evaluate_batch, desc="eval", progress=True):
+    """Run a model over a loader: `evaluate_batch(batch)` -> (teacher-forced loss, predicted texts) per batch.
 
-    Returns (names, predictions, references, mean loss, skipped samples)."""
+    Returns (names, predictions, references, mean loss over batches (as official), skipped samples)."""
     device = next(model.parameters()).device
     model.eval()
     names, predictions, references, losses, skipped = [], [], [], [], 0
@@ -221,9 +221,9 @@ def collect_predictions(model, loader, predict, desc="eval", progress=True):
         if not batch["names"]:
             continue
         batch = batch_to_device(batch, device)
-        losses.append(model(batch["parts"], batch["attention_mask"], batch["targets"], batch.get("rgb"),
-                            batch.get("langs")).loss.item())
-        predictions += predict(batch)
+        loss, texts = evaluate_batch(batch)
+        losses.append(loss.item())
+        predictions += texts
         references += batch["targets"]
         names += batch["names"]
     return names, predictions, references, sum(losses) / max(1, len(losses)), skipped
@@ -231,13 +231,14 @@ def collect_predictions(model, loader, predict, desc="eval", progress=True):
 
 def evaluate(model, loader, task, split="dev", char_level=False, symmetric_punct=False, num_beams=4,
              max_new_tokens=100, progress=True) -> EvalResult:
-    """Loss + beam-search predictions + the task's metrics."""
-    def beam_search(batch):
-        return model.generate(batch["parts"], batch["attention_mask"], batch.get("rgb"), num_beams=num_beams,
-                              max_new_tokens=max_new_tokens, langs=batch.get("langs"))
+    """Loss + beam-search predictions (one encoder pass per batch) + the task's metrics."""
+    def loss_and_beam_search(batch):
+        output, texts = model.evaluate_batch(batch["parts"], batch["attention_mask"], batch["targets"],
+                                             batch.get("rgb"), num_beams, max_new_tokens, batch.get("langs"))
+        return output.loss, texts
 
-    names, predictions, references, loss, skipped = collect_predictions(model, loader, beam_search, f"eval {split}",
-                                                                         progress)
+    names, predictions, references, loss, skipped = collect_predictions(model, loader, loss_and_beam_search,
+                                                                         f"eval {split}", progress)
     if char_level:  # official CSL-Daily SLT post-processing; the files hold the processed text
         pairs = [csl_daily_postprocess(p, r, symmetric_punct) for p, r in zip(predictions, references)]
         predictions, references = [p for p, _ in pairs], [r for _, r in pairs]

@@ -68,10 +68,12 @@ def head_settings(args) -> dict:
 
 def evaluate_head(model, loader, task, progress=False) -> EvalResult:
     """Predictions of the head on a split + utils.metrics scores (ISLR top-1 P-I/P-C, CSLR WER)."""
-    def head_predictions(batch):
-        return model.predict(batch["parts"], batch["attention_mask"], batch.get("rgb"), batch.get("langs"))
+    def loss_and_predictions(batch):
+        inputs = (batch["parts"], batch["attention_mask"])
+        loss = model(*inputs, batch["targets"], batch.get("rgb"), batch.get("langs")).loss
+        return loss, model.predict(*inputs, batch.get("rgb"), batch.get("langs"))
 
-    names, predictions, references, loss, skipped = collect_predictions(model, loader, head_predictions, "eval",
+    names, predictions, references, loss, skipped = collect_predictions(model, loader, loss_and_predictions, "eval",
                                                                          progress)
     metrics = islr_accuracy(predictions, references) if task == "ISLR" else wer(predictions, references)
     metrics.update(loss=loss, skipped=skipped)

@@ -93,17 +93,34 @@ class UniSign(nn.Module):
 
     def forward(self, parts, frame_mask, target_texts, rgb=None, langs=None) -> UniSignOutput:
         inputs_embeds, attention_mask = self.encoder_inputs(parts, frame_mask, rgb, langs)
+        return self._teacher_forced(target_texts, attention_mask, inputs_embeds=inputs_embeds)
+
+    def _teacher_forced(self, target_texts, attention_mask, **encoder) -> UniSignOutput:
+        """Label-smoothed loss of the targets; `encoder`: inputs_embeds (B, P+T, D) or encoder_outputs."""
         labels = self.tokenize_targets(target_texts)
         logits = self.mt5_model(
-            inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             decoder_input_ids=self.mt5_model._shift_right(labels),
+            **encoder,
         ).logits  # (B, L, vocab)
         loss = F.cross_entropy(
             logits.float().flatten(0, 1), labels.flatten(),
             ignore_index=IGNORE_INDEX, label_smoothing=self.config.label_smoothing,
         )
         return UniSignOutput(loss, logits, labels)
+
+    @torch.no_grad()
+    def evaluate_batch(self, parts, frame_mask, target_texts, rgb=None, num_beams=None, max_new_tokens=None,
+                       langs=None):
+        """(teacher-forced output, beam-search texts) of one batch, with one pass of the pose and mT5 encoders.
+
+        Equal to forward() and generate() called one after the other (the official evaluation), in half the
+        encoder work."""
+        inputs_embeds, attention_mask = self.encoder_inputs(parts, frame_mask, rgb, langs)
+        encoder_outputs = self.mt5_model.get_encoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
+        output = self._teacher_forced(target_texts, attention_mask, encoder_outputs=encoder_outputs)
+        texts = self._beam_search(attention_mask, num_beams, max_new_tokens, encoder_outputs=encoder_outputs)
+        return output, texts
 
     @torch.no_grad()
     def generate(self, parts, frame_mask, rgb=None, num_beams=None, max_new_tokens=None, num_return_sequences=1,
@@ -114,9 +131,14 @@ class UniSign(nn.Module):
         models/constrained_decoding.py); None (default) decodes freely as officially.
         """
         inputs_embeds, attention_mask = self.encoder_inputs(parts, frame_mask, rgb, langs)
+        return self._beam_search(attention_mask, num_beams, max_new_tokens, num_return_sequences,
+                                 prefix_allowed_tokens_fn, inputs_embeds=inputs_embeds)
+
+    def _beam_search(self, attention_mask, num_beams=None, max_new_tokens=None, num_return_sequences=1,
+                     prefix_allowed_tokens_fn=None, **encoder):
+        """generate() from `encoder`: inputs_embeds (B, P+T, D) or encoder_outputs."""
         num_beams = max(num_beams or self.config.num_beams, num_return_sequences)
         output = self.mt5_model.generate(
-            inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             max_new_tokens=max_new_tokens or self.config.max_new_tokens,
             num_beams=num_beams,
@@ -125,6 +147,7 @@ class UniSign(nn.Module):
             do_sample=False,
             return_dict_in_generate=True,
             output_scores=num_return_sequences > 1,
+            **encoder,
         )
         texts = self.tokenizer.batch_decode(output.sequences, skip_special_tokens=True)
         if num_return_sequences == 1:

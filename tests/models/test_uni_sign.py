@@ -88,3 +88,35 @@ def test_a_few_steps_reduce_the_loss(tiny_model):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_one_encoder_pass_evaluation_equals_forward_then_generate(tiny_model):
+    """engine.evaluate's evaluate_batch gives the official two-pass loss and beams exactly, from one encoder pass."""
+    torch.manual_seed(0)
+    parts, mask = random_parts(4, 7)
+    mask[2, 4:] = 0
+    targets = ["hello world", "go", "store", "hello"]
+    optimizer = torch.optim.AdamW(tiny_model.parameters(), lr=3e-3)
+    tiny_model.train()
+    for _ in range(30):  # learn the targets, so that the four beams differ
+        loss = tiny_model(parts, mask, targets).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    tiny_model.eval()
+    calls = []
+    tiny_model.pose_encoder.register_forward_hook(lambda *args: calls.append(1))
+    with torch.no_grad():
+        loss = tiny_model(parts, mask, targets).loss
+        beams = tiny_model.generate(parts, mask, num_beams=4, max_new_tokens=8)
+    calls.clear()
+    output, texts = tiny_model.evaluate_batch(parts, mask, targets, num_beams=4, max_new_tokens=8)
+    assert len(calls) == 1  # the pose encoder ran once
+    assert output.loss.item() == loss.item() and texts == beams
+    assert len(set(beams)) > 1
+    langs = ["English", "Chinese", "English", "Chinese"]  # per-sample prompts (mixed corpora)
+    with torch.no_grad():
+        mixed = tiny_model(parts, mask, targets, langs=langs).loss
+        mixed_beams = tiny_model.generate(parts, mask, num_beams=4, max_new_tokens=8, langs=langs)
+    output, texts = tiny_model.evaluate_batch(parts, mask, targets, num_beams=4, max_new_tokens=8, langs=langs)
+    assert output.loss.item() == mixed.item() and texts == mixed_beams
