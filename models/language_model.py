@@ -5,7 +5,9 @@ official convention). A fresh machine has none, so the embedded default trains a
 model on the corpus texts, builds a small MT5 config, and saves both with `save_pretrained`; it is
 then loaded back through exactly the same `from_pretrained` path as mT5-Base.
 """
+import contextlib
 import json
+import logging
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +38,26 @@ class EmbeddedLMConfig:
     dropout_rate: float = 0.1
 
 
+class _UntiedHeadWarning(logging.Filter):
+    """transformers 5 warns on every load that MT5's tied-weights mapping is not applied when the saved lm_head
+    differs from the embedding, even though the config says tie_word_embeddings: false (mT5-Base and the
+    embedded LM are untied on purpose); that warning is dropped, every other one kept."""
+
+    def filter(self, record) -> bool:
+        return "tied weights mapping" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_untied_head(untied):
+    logger, quiet = logging.getLogger("transformers.modeling_utils"), _UntiedHeadWarning()
+    if untied:
+        logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
 def load_language_model(lm_path):
     """Load (MT5ForConditionalGeneration in float32, T5Tokenizer) from a local directory."""
     lm_path = Path(lm_path)
@@ -46,7 +68,9 @@ def load_language_model(lm_path):
             f"embedded default with `python -m models.language_model --texts FILE --out DIR`."
         )
     try:
-        model = MT5ForConditionalGeneration.from_pretrained(lm_path, dtype=torch.float32)
+        untied = json.loads((lm_path / "config.json").read_text(encoding="utf-8")).get("tie_word_embeddings") is False
+        with _quiet_untied_head(untied):
+            model = MT5ForConditionalGeneration.from_pretrained(lm_path, dtype=torch.float32)
         tokenizer = T5Tokenizer.from_pretrained(lm_path, legacy=False)
     except Exception as error:  # noqa: BLE001 (safetensors, sentencepiece and config errors: all the directory's fault)
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
