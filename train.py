@@ -667,6 +667,8 @@ def deepspeed_config(args) -> dict:
 
 def run_training(args, run_class=None):
     """Train in a folder this run owns (locked, claimed, checked); returns the results."""
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues the run in its folder and --overwrite starts a new one: pass one of them")
     with owned_run_folder(args.output_dir, True, args.resume or None, args.overwrite, is_main_process()):
         return (run_class or Run)(args).train()
 

@@ -205,6 +205,7 @@ def test_usage_and_setup_errors_are_one_line(corpus, tiny_lm_dir, tmp_path):
     assert "language model directory" in stops(train_argv(corpus, tmp_path / "no_lm", tmp_path / "c"))
     assert "x.pth: checkpoint not found" in stops(train_argv(corpus, tiny_lm_dir, tmp_path / "d", "--finetune", "x.pth"))
     assert "--eval needs --finetune" in stops(train_argv(corpus, tiny_lm_dir, tmp_path / "e"), eval_cli.main)
+    assert "pass one of them" in stops(train_argv(corpus, tiny_lm_dir, tmp_path / "f", "--resume", "x", "--overwrite"))
 
 
 def test_a_broken_language_model_directory_is_one_line(corpus, tiny_lm_dir, tmp_path):
