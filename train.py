@@ -439,7 +439,7 @@ class Run:
             splits = split_data(args, self.specs, "train", train)
             splits += [item for split, loader in self.eval_loaders.items()
                        for item in split_data(args, self.specs, split, loader.dataset)]
-            check_run_data(args, splits, self.tokenizer(), self.output_dir, report=self.rank == 0)
+            check_run_data(args, splits, self.uni_sign().tokenizer, self.output_dir, report=self.rank == 0)
         self.sampler = train_sampler(args, train, self.world_size, self.rank)
         # An own generator: creating a loader iterator must not draw from the global RNG (exact resume).
         self.train_loader = DataLoader(train, batch_sampler=self.sampler, collate_fn=collate_samples,
@@ -456,7 +456,7 @@ class Run:
         self.progress = {"epoch": 0, "batch": 0, "optimizer_step": 0, "skipped": 0, "nonfinite": 0,
                          "dev_pending": False}
         self.best = None  # dev metrics of the best epoch
-        self.fingerprint = run_fingerprint(vars(args), self.payload(0)["config"], label_files(self.specs))
+        self.fingerprint = run_fingerprint(vars(args), self.uni_sign().config.to_dict(), label_files(self.specs))
         self.log = RunLogger(self.output_dir) if self.rank == 0 else None
 
     # ------------------------------------------------------------------ what is trained (train_task_head.py overrides)
@@ -475,10 +475,9 @@ class Run:
                   f"{self.world_size} processes", file=sys.stderr)
         return converted
 
-    def tokenizer(self):
-        """The tokenizer the targets must encode with (the data check), or None."""
-        model = getattr(self.model, "backbone", self.model)  # train_task_head.py: the head's Uni-Sign backbone
-        return getattr(model, "tokenizer", None)
+    def uni_sign(self) -> UniSign:
+        """The Uni-Sign model being trained (train_task_head.py: the head's Uni-Sign backbone)."""
+        return getattr(self.model, "backbone", self.model)
 
     def payload(self, epoch, metrics=None) -> dict:
         """The weights and what rebuilds the model: best_checkpoint.pth, checkpoint.pth, training states."""
