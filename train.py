@@ -48,6 +48,7 @@ POSE_PRESETS = {
 # (official_defaults.md 3.3 and 5), whatever the label files hold; other datasets use their configured language.
 OFFICIAL_DATASETS = ("CSL_News", "CSL_Daily", "WLASL", "How2Sign", "OpenASL")
 DEFAULT_ACCUMULATION = 8  # the official default of --gradient-accumulation-steps
+EVAL_OUTPUT_BYTES = 10**6  # free disk an evaluation needs for its prediction, reference and metric files
 
 
 def prompt_language(spec) -> str:
@@ -675,7 +676,7 @@ def run_training(args, run_class=None):
 def run_evaluation(args):
     if not args.finetune:
         raise UsageError("--eval needs --finetune CHECKPOINT")
-    with owned_run_folder(args.output_dir, training=False, is_main=is_main_process()):
+    with owned_run_folder(args.output_dir, training=False, is_main=is_main_process(), required_bytes=EVAL_OUTPUT_BYTES):
         seed_everything(args.seed)
         specs = dataset_specs(args)
         model = build_model(args, specs[0])

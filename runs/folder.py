@@ -74,14 +74,14 @@ def move_previous_run(folder) -> Path:
 
 
 @contextlib.contextmanager
-def owned_run_folder(folder, training=True, resume_from=None, overwrite=False, is_main=True):
+def owned_run_folder(folder, training=True, resume_from=None, overwrite=False, is_main=True, required_bytes=0):
     """The whole life of a run in `folder`: writable, locked, claimed (training runs), leftovers removed.
 
     Only the main process (rank 0) does any of it; the lock is released when the block ends, however it ends."""
     if not is_main:
         yield
         return
-    check_writable(folder)
+    check_writable(folder, required_bytes)
     with RunLock(folder):
         if training:
             claim_run_folder(folder, resume_from, overwrite)

@@ -235,6 +235,8 @@ def test_a_full_disk_stops_train_and_eval_at_start_up(corpus, tiny_lm_dir, tmp_p
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(folder.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
     assert "MB free on its disk, but this run writes about" in stops(train_argv(corpus, tiny_lm_dir, tmp_path / "t"))
+    message = stops(train_argv(corpus, tiny_lm_dir, tmp_path / "e", "--finetune", "unread.pth"), eval_cli.main)
+    assert f"{tmp_path / 'e'}: 0 MB free on its disk, but this run writes about 1 MB" in message
 
 
 # ----------------------------------------------------------------------------- 5. corruption
