@@ -11,8 +11,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from datasets.formats import DEFAULT_MAX_FRAMES, DataFormatError, LabelEntry, read_pose_file, resolve_pose_path
+from datasets.formats import (DEFAULT_MAX_FRAMES, DataFormatError, LabelEntry, check_frame_count, read_pose_file,
+                              resolve_pose_path)
 from datasets.keypoints import PARTS, normalize_parts, sample_frame_indices
+from datasets.pose_store import PoseStore
 from datasets.rgb import HandCropCache, build_rgb_sample, collate_rgb
 
 logger = logging.getLogger(__name__)
@@ -37,13 +39,16 @@ class SignDataset(Dataset):
     unreadable sample is logged and returned as None (the collate drops and counts it); the default
     'error' raises. A broken sample is never replaced by another one. Samples named in `exclude` (found
     bad by the data check before training, datasets/preflight.py) are skipped and counted the same way.
+    Clips come from the preprocessed pose store of `pose_dir` when one was built (datasets/pose_store.py): the
+    same values, without unpickling and normalising them again.
     """
 
     def __init__(self, entries, pose_dir, task="SLT", max_length=256, seed=42, skip_policy="error", rgb=None,
-                 lang=None, max_frames=DEFAULT_MAX_FRAMES):
+                 lang=None, max_frames=DEFAULT_MAX_FRAMES, pose_store="auto"):
         """rgb: None (pose-only) or {'video_dir', 'sample_ratio', 'sampling_rule', 'official_crop', 'cache_dir'};
         lang: the prompt language of this corpus (needed only when corpora of several languages are mixed);
-        max_frames: clips with more frames are refused before they are read into memory."""
+        max_frames: clips with more frames are refused before they are read into memory;
+        pose_store: 'auto' (the store of pose_dir when there is one), a PoseStore, or None (read the files)."""
         if task not in TASKS:
             raise ValueError(f"unknown task '{task}'; expected one of {TASKS}")
         if skip_policy not in SKIP_POLICIES:
@@ -58,6 +63,8 @@ class SignDataset(Dataset):
         self.lang = lang
         self.max_frames = max_frames
         self.excluded = set()
+        self.pose_store = PoseStore.find(pose_dir) if pose_store == "auto" else pose_store
+        self._pose_paths = {}  # sample name -> resolved pose file
         self.crop_cache = HandCropCache(rgb["cache_dir"]) if rgb and rgb.get("cache_dir") else None
         self.epoch = 0
 
@@ -83,15 +90,28 @@ class SignDataset(Dataset):
             logger.warning("skipping sample '%s': %s", entry.name, error)
             return None
 
+    def _read_clip(self, entry):
+        """(clip, stored): the pose store's copy when it is current, else the file's (stored is then None)."""
+        path = self._pose_paths.get(entry.name)
+        if path is None:
+            path = self._pose_paths[entry.name] = resolve_pose_path(self.pose_dir, entry)
+        stored = self.pose_store.lookup(path) if self.pose_store is not None else None
+        if stored is None:
+            return read_pose_file(path, self.max_frames), None
+        check_frame_count(stored.num_frames, path, self.max_frames)
+        return stored, stored
+
     def _load(self, entry, index):
-        clip = read_pose_file(resolve_pose_path(self.pose_dir, entry), self.max_frames)
+        clip, stored = self._read_clip(entry)
         end = clip.end if clip.end is not None else clip.num_frames
         rng = random.Random(f"{self.seed}-{self.epoch}-{index}")
         frame_numbers = clip.start + sample_frame_indices(end - clip.start, self.max_length, rng)  # (T,)
-        parts = normalize_parts(clip.keypoints[frame_numbers], clip.scores[frame_numbers])
+        parts = stored.normalised_parts(frame_numbers) if stored is not None else None
+        if parts is None:
+            parts = normalize_parts(clip.keypoints[frame_numbers], clip.scores[frame_numbers])
         sample = {
             "name": entry.name,
-            "parts": {part: torch.from_numpy(values).float() for part, values in parts.items()},
+            "parts": {part: torch.from_numpy(np.array(values, dtype=np.float32)) for part, values in parts.items()},
             "frame_numbers": frame_numbers,
             "raw_keypoints": clip.keypoints[frame_numbers],  # (T, 133, 2), for the RGB branch
             "raw_scores": clip.scores[frame_numbers],  # (T, 133)
