@@ -7,6 +7,7 @@ dev evaluation with beam search and the mean-over-batches label-smoothed loss.
 import json
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +17,7 @@ from datasets.sign_dataset import batch_to_device
 from utils.metrics import csl_daily_postprocess
 from utils.prediction_files import score_texts, write_predictions, write_references
 
+AUTOCAST_DTYPES = {"off": None, "bf16": torch.bfloat16}  # --autocast: forward passes under torch.autocast
 # Task -> (metric that picks the best checkpoint, larger is better)
 SELECTION_METRIC = {"SLT": ("bleu4", True), "CSLR": ("wer", False), "ISLR": ("top1_acc_pi", True)}
 
@@ -133,6 +135,12 @@ class DeepSpeedStepper(PlainStepper):
         return self.model.get_lr()[0]
 
 
+def autocast(device, name="off"):
+    """The forward-pass precision context: nothing ('off', official numerics) or torch.autocast in bf16."""
+    dtype = AUTOCAST_DTYPES[name]
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
 def count_nonfinite(error, skipped, epoch, progress_state, names, policy):
     """Count a non-finite loss or gradient; policy 'skip': report it (the caller skips the `skipped` batch or
     update), else raise it with the epoch, batch, optimizer step and the batch's samples."""
@@ -162,8 +170,9 @@ def train_one_epoch(stepper, loader, epoch, args, progress_state, log=None, on_s
         if not batch["names"]:
             continue
         batch = batch_to_device(batch, device)
-        loss = stepper.model(batch["parts"], batch["attention_mask"], batch["targets"], batch.get("rgb"),
-                             batch.get("langs")).loss
+        with autocast(device, getattr(args, "autocast", "off")):
+            loss = stepper.model(batch["parts"], batch["attention_mask"], batch["targets"], batch.get("rgb"),
+                                 batch.get("langs")).loss
         if not torch.isfinite(loss):
             count_nonfinite(NonFiniteLossError(f"non-finite loss {loss.item()}"), "batch", epoch, progress_state,
                             batch["names"], args.nonfinite)
@@ -230,11 +239,14 @@ def collect_predictions(model, loader, evaluate_batch, desc="eval", progress=Tru
 
 
 def evaluate(model, loader, task, split="dev", char_level=False, symmetric_punct=False, num_beams=4,
-             max_new_tokens=100, progress=True) -> EvalResult:
-    """Loss + beam-search predictions (one encoder pass per batch) + the task's metrics."""
+             max_new_tokens=100, progress=True, precision="off") -> EvalResult:
+    """Loss + beam-search predictions (one encoder pass per batch) + the task's metrics; `precision`: --autocast."""
+    device = next(model.parameters()).device
+
     def loss_and_beam_search(batch):
-        output, texts = model.evaluate_batch(batch["parts"], batch["attention_mask"], batch["targets"],
-                                             batch.get("rgb"), num_beams, max_new_tokens, batch.get("langs"))
+        with autocast(device, precision):
+            output, texts = model.evaluate_batch(batch["parts"], batch["attention_mask"], batch["targets"],
+                                                 batch.get("rgb"), num_beams, max_new_tokens, batch.get("langs"))
         return output.loss, texts
 
     names, predictions, references, loss, skipped = collect_predictions(model, loader, loss_and_beam_search,

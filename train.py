@@ -23,7 +23,7 @@ from datasets.preflight import SplitData, check_splits, format_issues, write_iss
 from datasets.registry import get_dataset_spec, load_split
 from datasets.samplers import LengthGroupedBatchSampler, ResumableRandomBatchSampler, frame_counts
 from datasets.sign_dataset import SignDataset, collate_samples
-from engine import (DeepSpeedStepper, NonFiniteError, NonFiniteParametersError, PlainStepper, build_optimizer,
+from engine import (AUTOCAST_DTYPES, DeepSpeedStepper, NonFiniteError, NonFiniteParametersError, PlainStepper, build_optimizer,
                     build_scheduler, evaluate, is_better, train_one_epoch, write_json)
 from models.efficientnet import TORCHVISION_B0_FILES, find_torchvision_weights, torchvision_cache
 from models.language_model import DEFAULT_LM_PATH
@@ -178,6 +178,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     group.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
                        help="DeepSpeed precision (official: bf16; fp16 is not offered: the official fp16 path crashes)")
     group.add_argument("--local_rank", type=int, default=-1, help="set by the deepspeed launcher")
+    group.add_argument("--autocast", default="off", choices=list(AUTOCAST_DTYPES),
+                       help="bf16: run forward passes (training and evaluation) under torch.autocast in bfloat16, "
+                            "weights and optimizer in fp32, on CPU or GPU; faster, not the official numerics "
+                            "(docs/performance.md). Default: %(default)s")
     group.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     parser.add_argument("--debug", action="store_true", help="show the traceback of data and usage errors too")
     return parser
@@ -357,7 +361,7 @@ def checkpoint_payload(model, args, epoch, metrics=None) -> dict:
 
 def evaluate_split(model, loader, split, args, spec):
     return evaluate(model, loader, args.task, split, char_level_scoring(args.task, spec), args.symmetric_punct,
-                    args.num_beams, args.max_new_tokens, args.progress)
+                    args.num_beams, args.max_new_tokens, args.progress, args.autocast)
 
 
 def report_results(results, output_dir) -> dict:

@@ -218,3 +218,31 @@ def test_how2sign_selects_on_test_only_when_asked(corpus, tiny_lm_dir):
     synthetic = train.get_args_parser().parse_args(train_args(corpus, tiny_lm_dir, "unused", "--missing-dev", "test"))
     (spec,) = train.dataset_specs(synthetic)
     assert spec.labels["dev"].endswith("labels.dev")  # a dataset with a dev split keeps it
+
+
+def first_logged_loss(output_dir) -> float:
+    import csv
+
+    with open(output_dir / "train_log.csv") as handle:
+        return float(next(csv.DictReader(handle))["loss"])
+
+
+def test_bf16_autocast_trains_and_evaluates_in_bfloat16(corpus, tiny_lm_dir, tmp_path, monkeypatch):
+    """--autocast bf16 changes the numbers a little (it is really on), not the outcome: a finite, close loss."""
+    seen = []
+    original = train.UniSign._teacher_forced
+
+    def spy(self, *args, **kwargs):
+        output = original(self, *args, **kwargs)
+        seen.append(output.logits.dtype)
+        return output
+
+    monkeypatch.setattr(train.UniSign, "_teacher_forced", spy)
+    train.main(train_args(corpus, tiny_lm_dir, tmp_path / "fp32", "--epochs", "1"))
+    assert set(seen) == {torch.float32}
+    seen.clear()
+    results = train.main(train_args(corpus, tiny_lm_dir, tmp_path / "bf16", "--epochs", "1", "--autocast", "bf16"))
+    assert set(seen) == {torch.bfloat16}  # training and evaluation batches
+    fp32, bf16 = first_logged_loss(tmp_path / "fp32"), first_logged_loss(tmp_path / "bf16")
+    assert fp32 != bf16 and abs(fp32 - bf16) / fp32 < 0.05
+    assert "bleu4" in results["test"]
