@@ -11,12 +11,15 @@ one table of test metrics beside chance / constant-output baselines.
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
+
+from tqdm import tqdm
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -28,6 +31,10 @@ from models.language_model import EmbeddedLMConfig, build_embedded_lm  # noqa: E
 from runs.folder import holds_run  # noqa: E402
 from utils.metrics import islr_accuracy, translation_metrics, wer  # noqa: E402
 
+# The README's names of the test metrics.
+METRIC_NAMES = {"bleu4": "BLEU-4", "wer": "WER (lower is better)", "top1_acc_pi": "per-instance top-1"}
+BASELINE_NAMES = {"SLT": "most frequent training sentence", "CSLR": "most frequent gloss sequence",
+                  "ISLR": "chance, {classes} classes"}
 # Per task: registry name, subset folder, selection metric, whether larger is better.
 TASKS = {
     "SLT": ("Synthetic", "sentences", "bleu4", True),
@@ -50,22 +57,61 @@ def parse_args():
                                                                            in STAGE3_EPOCHS.items()) + ")")
     parser.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate (default: the paper's Table 2)")
     parser.add_argument("--max-new-tokens", type=int, default=40)
+    parser.add_argument("--autocast", default="bf16", choices=["bf16", "off"],
+                        help="forward passes in bfloat16 (default: %(default)s, x1.7 per step on a CPU; 'off' runs "
+                             "the official fp32 numerics; docs/performance.md compares the two)")
+    parser.add_argument("--keep-states", action="store_true",
+                        help="keep each finished stage's resumable training states (checkpoints/, ~70 MB a stage); "
+                             "by default only the final and best checkpoints stay")
     parser.add_argument("--rgb", action="store_true",
                         help="also render the videos and fine-tune an RGB-pose SLT model (PGF hand branch, "
                              "P_samp 10%%) from the stage-1 checkpoint; adds several minutes on a CPU")
     return parser.parse_args()
 
 
-def run_script(script, env_overrides, log_path):
-    """Run one of script/*.sh with environment overrides; its output goes to log_path."""
+def run_script(script, env_overrides, log_path, label, run_dir=None, epochs=1):
+    """Run one of script/*.sh with environment overrides; its output goes to log_path. A live bar follows the
+    run's optimizer steps (from its train_log.csv) with the ETA and the current loss."""
     env = {**os.environ, **{key: str(value) for key, value in env_overrides.items()}}
     started = time.time()
-    with open(log_path, "w") as log:
-        completed = subprocess.run(["bash", str(REPO_ROOT / "script" / script)], env=env, stdout=log,
+    with open(log_path, "w") as log, tqdm(desc=label, unit="step", dynamic_ncols=True, leave=True) as bar:
+        process = subprocess.Popen(["bash", str(REPO_ROOT / "script" / script)], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-    if completed.returncode != 0:
-        sys.exit(f"{script} failed (exit {completed.returncode}); see {log_path}")
+        while process.poll() is None:
+            time.sleep(0.5)
+            follow_run(bar, label, log_path, run_dir, epochs)
+        follow_run(bar, label, log_path, run_dir, epochs)
+    if process.returncode != 0:
+        sys.exit(f"{script} failed (exit {process.returncode}); see {log_path}")
     print(f"  {script} done in {time.time() - started:.0f} s (log: {log_path})")
+
+
+def follow_run(bar, label, log_path, run_dir, epochs):
+    """Move `bar` to the run's last logged optimizer step; total = epochs x the steps per epoch it announced."""
+    if bar.total is None:
+        announced = re.search(r"(\d+) optimizer steps per epoch", Path(log_path).read_text(errors="replace"))
+        if announced:
+            bar.total = int(announced.group(1)) * epochs
+    train_log = Path(run_dir) / "train_log.csv" if run_dir else None
+    if train_log is None or not train_log.is_file():
+        return
+    lines = train_log.read_text().splitlines()
+    if len(lines) < 2:
+        return
+    step, _, loss = lines[-1].split(",")[:3]
+    bar.n = int(step)
+    if bar.total and bar.n >= bar.total:
+        bar.set_description(f"{label} (evaluating)")
+    bar.set_postfix(loss=f"{float(loss):.3f}")
+    bar.refresh()
+
+
+def drop_training_states(run_dir, keep):
+    """A finished stage needs no resumable states (its checkpoints/ folder); the quickstart keeps only
+    best_checkpoint.pth and checkpoint.pth unless --keep-states."""
+    states = Path(run_dir) / "checkpoints"
+    if not keep and states.is_dir():
+        shutil.rmtree(states)
 
 
 def prepare_corpus(args, data_dir):
@@ -109,6 +155,7 @@ def baselines(data_dir) -> dict:
 def script_env(args, lm_dir, data_dir, subset, **overrides) -> dict:
     """Environment for script/*.sh: the embedded LM, the tiny pose preset and this corpus subset's paths."""
     extra = (f"--pose-preset tiny --batch-hands --max-new-tokens {args.max_new_tokens} --no-progress --seed {args.seed}"
+             f" --autocast {args.autocast} --keep-checkpoints 1"
              f" --labels-dir {data_dir / subset} --pose-dir {data_dir / subset / 'pose_format'}")
     return {"LM_PATH": lm_dir, "LR": args.lr, "BATCH_SIZE": 8, "ACCUM": 1, "EXTRA_ARGS": extra, **overrides}
 
@@ -119,7 +166,8 @@ def fine_tune(args, out, lm_dir, data_dir, name, dataset, subset, task, extra_ar
     env = script_env(args, lm_dir, data_dir, subset, DATASET=dataset, TASK=task, EPOCHS=epochs,
                      FINETUNE=out / "stage1" / "best_checkpoint.pth", OUTPUT_DIR=run_dir)
     env["EXTRA_ARGS"] += f" --eval-every {epochs}{extra_args}"  # dev once, at the end: beam search is slow on CPU
-    run_script("train_stage3.sh", env, out / f"stage3_{name}.log")
+    run_script("train_stage3.sh", env, out / f"stage3_{name}.log", f"stage 3 {name}", run_dir, epochs)
+    drop_training_states(run_dir, args.keep_states)
     return json.loads((run_dir / "results.json").read_text())["test"]
 
 
@@ -156,7 +204,8 @@ def main():
     env = script_env(args, lm_dir, data_dir, "news", DATASET="Synthetic_News", EPOCHS=args.stage1_epochs,
                      OUTPUT_DIR=out / "stage1")
     env["EXTRA_ARGS"] += f" --eval-every {args.stage1_epochs}"
-    run_script("train_stage1.sh", env, out / "stage1.log")
+    run_script("train_stage1.sh", env, out / "stage1.log", "stage 1", out / "stage1", args.stage1_epochs)
+    drop_training_states(out / "stage1", args.keep_states)
     results = {}
     for task, (dataset, subset, metric, _) in TASKS.items():
         print(f"stage 3: {task} fine-tuning")
@@ -169,20 +218,21 @@ def main():
     print("evaluation: script/eval_stage3.sh on the SLT checkpoint")
     env = script_env(args, lm_dir, data_dir, "sentences", DATASET="Synthetic", TASK="SLT",
                      FINETUNE=out / "stage3_slt" / "best_checkpoint.pth", OUTPUT_DIR=out / "eval_slt")
-    run_script("eval_stage3.sh", env, out / "eval_slt.log")
+    run_script("eval_stage3.sh", env, out / "eval_slt.log", "evaluation")
     print_table(results, baselines(data_dir), out, time.time() - started)
 
 
 def print_table(results, baseline, out, seconds):
-    rows = []
+    """The README's table: task, test metric, ours, the constant / chance baseline, whether the task learned."""
+    lines = ["| task | test metric | Uni-Sign (ours) | constant / chance baseline | learned |", "|---|---|---|---|---|"]
     for name, value in results.items():
         task = name.split()[0]
         ok = learned(task, value, baseline[task], baseline["ISLR_chance"])
-        rows.append((name, TASKS[task][2], value, baseline[task], "yes" if ok else "NO"))
-    lines = ["| task | test metric | Uni-Sign (ours) | constant / chance baseline | learned |", "|---|---|---|---|---|"]
-    lines += [f"| {task} | {metric} | {value:.2f} | {base:.2f} | {ok} |" for task, metric, value, base, ok in rows]
+        what = BASELINE_NAMES[task].format(classes=round(100 / baseline["ISLR_chance"]))
+        lines.append(f"| {name} | {METRIC_NAMES[TASKS[task][2]]} | {value:.2f} | {baseline[task]:.2f} ({what}) | "
+                     f"{'yes' if ok else 'NO'} |")
     table = "\n".join(lines)
-    print(f"\n{table}\n\nISLR chance: {baseline['ISLR_chance']:.2f}%  total time: {seconds / 60:.1f} min")
+    print(f"\n{table}\n\ntotal time: {seconds / 60:.1f} min")
     (out / "summary.md").write_text(table + "\n")
     (out / "summary.json").write_text(json.dumps({"results": results, "baselines": baseline, "seconds": seconds},
                                                  indent=2))

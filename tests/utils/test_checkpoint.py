@@ -391,7 +391,7 @@ def test_official_dataset_names_follow_the_official_prompt_and_scoring_rules(tmp
         assert (prompt_language(spec), char_level_scoring("SLT", spec)) == (lang, char_level), name
 
 
-def test_eval_of_an_official_checkpoint_end_to_end(tiny_lm_dir, tmp_path):
+def test_official_export_round_trip_evaluates_identically(tiny_lm_dir, tmp_path):
     """eval.py --finetune OFFICIAL.pth (no config inside: the model comes from the flags) writes the official
     files, and gives exactly what our checkpoint of the same weights gives."""
     import eval as eval_script
