@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import random
+import shlex
 import sys
 from pathlib import Path
 
@@ -27,8 +28,9 @@ from engine import (AUTOCAST_DTYPES, DeepSpeedStepper, NonFiniteError, NonFinite
                     build_scheduler, evaluate, is_better, train_one_epoch, write_json)
 from models.efficientnet import TORCHVISION_B0_FILES, find_torchvision_weights, torchvision_cache
 from models.language_model import DEFAULT_LM_PATH
-from models.pose_encoder import SUB_POSE_GROUPS, PoseEncoderConfig
 from models.hand_fusion import RGBConfig
+from models.pose_encoder import SUB_POSE_GROUPS, PoseEncoderConfig
+from models.pretrained import ModelCard
 from models.sync_batchnorm import convert_sync_batchnorm, count_batchnorms
 from models.uni_sign import UniSign, UniSignConfig
 from runs.errors import UsageError, user_errors
@@ -420,8 +422,9 @@ def is_main_process() -> bool:
 class Run:
     """One training run: model, data, optimiser (plain or DeepSpeed), progress, checkpoints, logs."""
 
-    def __init__(self, args):
+    def __init__(self, args, command=""):
         self.args = args
+        self.command = command  # the command line that started the run, for the model card
         self.output_dir = Path(args.output_dir)
         self.distributed = args.deepspeed or "LOCAL_RANK" in os.environ or args.local_rank >= 0
         if self.distributed:
@@ -650,7 +653,11 @@ class Run:
         self.load_best()
         test = self.evaluate("test")
         test.save(self.output_dir, "test")
-        return report_results({"dev": self.best, "test": test.metrics}, self.output_dir)
+        results = {"dev": self.best, "test": test.metrics}
+        card = ModelCard(task=self.args.task, dataset=self.args.dataset, metrics=results,
+                         training_command=self.command)
+        self.model.save_pretrained(self.output_dir / "best", card)  # UniSign.from_pretrained(OUTPUT_DIR/best)
+        return report_results(results, self.output_dir)
 
 
 def label_files(specs) -> dict:
@@ -669,12 +676,12 @@ def deepspeed_config(args) -> dict:
     }
 
 
-def run_training(args, run_class=None):
+def run_training(args, run_class=None, command=""):
     """Train in a folder this run owns (locked, claimed, checked); returns the results."""
     if args.resume and args.overwrite:
         raise UsageError("--resume continues the run in its folder and --overwrite starts a new one: pass one of them")
     with owned_run_folder(args.output_dir, True, args.resume or None, args.overwrite, is_main_process()):
-        return (run_class or Run)(args).train()
+        return (run_class or Run)(args, command).train()
 
 
 def run_evaluation(args):
@@ -699,9 +706,12 @@ def run_evaluation(args):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = get_args_parser().parse_args(argv)
     with user_errors(args.debug):
-        return run_evaluation(args) if args.eval else run_training(args)
+        if args.eval:
+            return run_evaluation(args)
+        return run_training(args, command=shlex.join(["python", "train.py", *argv]))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from datasets.formats import POSE_SUFFIXES, DataFormatError, read_pose_file
 from datasets.keypoints import NUM_KEYPOINTS, PART_INDICES, PARTS, normalize_parts
+from utils.checkpoint import replace_directory
 
 logger = logging.getLogger(__name__)
 STORE_DIR_NAME = "uni_sign_store"
@@ -174,16 +175,6 @@ def build_store(pose_dir, out_dir=None, max_frames=None, progress=True) -> dict:
     (building / "index.json").write_text(json.dumps(index), encoding="utf-8")
     replace_directory(building, out_dir)
     return {"store": str(out_dir), "clips": len(clips), "frames": offset, "failed": failed}
-
-
-def replace_directory(new, target):
-    """Put `new` at `target`; an existing `target` is moved aside first and removed only afterwards."""
-    target = Path(target)
-    old = target.with_name(f"{target.name}.old-{os.getpid()}")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def main(argv=None):

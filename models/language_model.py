@@ -71,16 +71,24 @@ def load_language_model(lm_path):
         untied = json.loads((lm_path / "config.json").read_text(encoding="utf-8")).get("tie_word_embeddings") is False
         with _quiet_untied_head(untied):
             model = MT5ForConditionalGeneration.from_pretrained(lm_path, dtype=torch.float32)
-        tokenizer = T5Tokenizer.from_pretrained(lm_path, legacy=False)
+        tokenizer = load_tokenizer(lm_path)
     except Exception as error:  # noqa: BLE001 (safetensors, sentencepiece and config errors: all the directory's fault)
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise LanguageModelError(f"--lm-path {lm_path}: not a loadable MT5/T5 directory ({first_line})") from error
-    # Official decoding (transformers 4.40) cleans up tokenization spaces (" ." -> ".", " n't" -> "n't") unless the
-    # tokenizer config says otherwise; transformers 5.x defaults to no clean-up. Restore the official default.
-    config_file = lm_path / "tokenizer_config.json"
+    return model, tokenizer
+
+
+def load_tokenizer(directory) -> T5Tokenizer:
+    """The SentencePiece tokenizer saved in `directory`, decoding as the official code did.
+
+    Official decoding (transformers 4.40) cleans up tokenization spaces (" ." -> ".", " n't" -> "n't") unless the
+    tokenizer config says otherwise; transformers 5.x defaults to no clean-up. The official default is restored."""
+    directory = Path(directory)
+    tokenizer = T5Tokenizer.from_pretrained(directory, legacy=False)
+    config_file = directory / "tokenizer_config.json"
     saved = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
     tokenizer.clean_up_tokenization_spaces = saved.get("clean_up_tokenization_spaces", True)
-    return model, tokenizer
+    return tokenizer
 
 
 def train_sentencepiece(texts, out_dir, vocab_size) -> Path:

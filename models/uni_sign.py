@@ -57,13 +57,31 @@ class UniSign(nn.Module):
             self.pose_encoder.hand_fusion = HandRGBFusion(config.rgb, config.pose.hidden_dim)
         self.mt5_model = mt5_model
         self.tokenizer = tokenizer
-        prompt = tokenizer([PROMPT_TEMPLATE.format(lang=config.lang)], return_tensors="pt").input_ids[0]
+        prompt = tokenizer([self.prompt_text()], return_tensors="pt").input_ids[0]
         self.register_buffer("prompt_ids", prompt, persistent=False)  # (P,), ends with </s>
 
     @classmethod
     def from_lm_path(cls, config: UniSignConfig, lm_path) -> "UniSign":
+        """A new model (pose encoder initialised) on the language model saved in `lm_path`."""
         mt5_model, tokenizer = load_language_model(lm_path)
         return cls(config, mt5_model, tokenizer)
+
+    @classmethod
+    def from_pretrained(cls, source, lm_path=None, device="cpu", dtype=None, lang=None) -> "UniSign":
+        """A trained model in eval mode: a saved directory, our checkpoint file or an official one
+        (models/pretrained.py; files need `lm_path`, official files may need `lang`)."""
+        from models.pretrained import from_pretrained
+
+        return from_pretrained(source, lm_path, device, dtype, lang)
+
+    def save_pretrained(self, out_dir, card=None):
+        """Save as a Hugging Face-style directory with a model card (models/pretrained.py); returns its path."""
+        from models.pretrained import save_pretrained
+
+        return save_pretrained(self, out_dir, card)
+
+    def prompt_text(self, lang=None) -> str:
+        return PROMPT_TEMPLATE.format(lang=lang or self.config.lang)
 
     def prompt_embeddings(self, batch, langs=None):
         """Embedded prompt (B, P, D) and its mask (B, P): the cached prompt, or one per sample's language."""
@@ -71,7 +89,7 @@ class UniSign(nn.Module):
         if langs is None or all(lang == self.config.lang for lang in langs):
             ids = self.prompt_ids.unsqueeze(0).expand(batch, -1)  # (B, P), constant: tokenised once
             return embed(ids), torch.ones_like(ids)
-        encoded = self.tokenizer([PROMPT_TEMPLATE.format(lang=lang) for lang in langs], padding=True,
+        encoded = self.tokenizer([self.prompt_text(lang) for lang in langs], padding=True,
                                  return_tensors="pt").to(self.prompt_ids.device)  # mixed-language batch
         return embed(encoded.input_ids), encoded.attention_mask
 

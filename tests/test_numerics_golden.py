@@ -4,10 +4,14 @@ tests/numerics_golden.json.
 
 Those values were produced by this code (commit after cd3b2fa) while it is verified equal to the official
 implementation: the same weights and batches give the official losses (relative difference < 1e-7) and the same
-beams (bench/compare_official.py, docs/performance.md). They are regression anchors, not independent truths. A deliberate change of the numerics must regenerate them,
-and say why in the commit:
+beams (bench/compare_official.py, docs/performance.md). They are regression anchors, not independent truths.
+A deliberate change of the numerics must regenerate them, and say why in the commit:
 
     UNI_SIGN_WRITE_GOLDEN=1 python -m pytest -q tests/test_numerics_golden.py
+
+Each of these deliberate changes makes a test here fail (checked by editing the code and running this file):
+the left/right body-context joints swapped (models/pose_encoder.py BODY_CONTEXT_JOINT), the ReLU at the end of
+the ST-GCN block removed (models/stgcn.py), `.detach()` of the body context removed, the prompt text changed.
 """
 import json
 import os
@@ -26,6 +30,12 @@ GOLDEN_FILE = Path(__file__).with_name("numerics_golden.json")
 WRITE = os.environ.get("UNI_SIGN_WRITE_GOLDEN") == "1"
 TARGETS = ["I will go to the store today.", "hello world"]
 RTOL = 1e-5
+# Another CPU (other SIMD width, other oneDNN kernels) sums in another order. Seen between an AMD EPYC and an Intel
+# Xeon: forward values differ by <= 1e-6 of the tensor's root mean square, gradients (through batch statistics of
+# a 2-clip batch) by <= 1e-4 of it, and their sums by <= 2e-3 of it. A tensor is therefore compared in units of its
+# RMS: each value to TENSOR_TOLERANCE * rms, the sum to TENSOR_TOLERANCE * rms * sqrt(numel). The four numerics
+# mutations change these summaries by far more (see tests/test_numerics_golden.py's module doc).
+TENSOR_TOLERANCE = 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +47,7 @@ def golden():
         GOLDEN_FILE.write_text("{\n" + ",\n".join(lines) + "\n}\n")
 
 
-def check(golden, name, value):
+def check(golden, name, value, atol=1e-7):
     """Compare `value` (numbers, strings, nested lists) with the stored one; with WRITE, store it instead."""
     if WRITE:
         golden[name] = value
@@ -48,7 +58,7 @@ def check(golden, name, value):
     assert len(flat_value) == len(flat_expected), name
     for got, want in zip(flat_value, flat_expected):
         if isinstance(want, float):
-            assert got == pytest.approx(want, rel=RTOL, abs=1e-7), name
+            assert got == pytest.approx(want, rel=RTOL, abs=atol), name
         else:
             assert got == want, name
 
@@ -65,6 +75,20 @@ def summary(tensor, head=6) -> list:
     """sum, sum of squares and the first values of a tensor (float64 accumulation)."""
     flat = tensor.detach().double().flatten()
     return [flat.sum().item(), flat.square().sum().item(), *flat[:head].tolist()]
+
+
+def check_tensor(golden, name, tensor, head=6):
+    """`check` of a tensor's summary (sum, sum of squares, first values) to within TENSOR_TOLERANCE of its scale."""
+    values = summary(tensor, head)
+    if WRITE:
+        golden[name] = values
+        return
+    expected, flat = golden[name], tensor.detach().double().flatten()
+    rms = flat.square().mean().sqrt().item()
+    tolerances = [TENSOR_TOLERANCE * rms * flat.numel() ** 0.5, 0.0] + [TENSOR_TOLERANCE * rms] * head
+    assert len(values) == len(expected), name
+    for got, want, tolerance in zip(values, expected, tolerances):
+        assert got == pytest.approx(want, rel=RTOL, abs=tolerance), name
 
 
 def padded_inputs():
@@ -95,12 +119,12 @@ def test_pose_encoder_forward_and_gradients(golden):
     spatial chain (through the detached body context they must not)."""
     encoder, batch = official_width_encoder(), padded_inputs()
     output = encoder(batch["parts"], batch["attention_mask"])  # (2, 12, 32)
-    check(golden, "pose_encoder_output", summary(output))
+    check_tensor(golden, "pose_encoder_output", output)
     output.square().mean().backward()
     body = torch.cat([p.grad.flatten() for p in encoder.gcn_modules["body"].parameters()])
     hands = torch.cat([p.grad.flatten() for p in encoder.gcn_modules["right"].parameters()])
-    check(golden, "pose_encoder_body_spatial_grad", summary(body))
-    check(golden, "pose_encoder_hand_spatial_grad", summary(hands))
+    check_tensor(golden, "pose_encoder_body_spatial_grad", body)
+    check_tensor(golden, "pose_encoder_hand_spatial_grad", hands)
 
 
 def test_model_loss_and_beam_search(tiny_model, golden):
@@ -109,7 +133,7 @@ def test_model_loss_and_beam_search(tiny_model, golden):
     output = tiny_model(batch["parts"], batch["attention_mask"], batch["targets"])
     texts = tiny_model.generate(batch["parts"], batch["attention_mask"], num_beams=3, max_new_tokens=6)
     check(golden, "model_eval_loss", output.loss.item())
-    check(golden, "model_logits", summary(output.logits))
+    check_tensor(golden, "model_logits", output.logits)
     check(golden, "model_beam_texts", texts)
 
 
@@ -131,4 +155,4 @@ def test_optimizer_and_cosine_schedule_steps(tiny_lm_dir, golden):
         losses.append(loss.item())
     check(golden, "schedule_learning_rates", rates)
     check(golden, "training_losses", losses)
-    check(golden, "weights_after_steps", summary(torch.cat([p.detach().flatten() for p in model.pose_encoder.parameters()])))
+    check_tensor(golden, "weights_after_steps", torch.cat([p.detach().flatten() for p in model.pose_encoder.parameters()]))

@@ -11,6 +11,7 @@ import torch
 
 import train
 from datasets.synthetic import generate_corpus
+from models.uni_sign import UniSign
 from utils.checkpoint import load_checkpoint_file
 from utils.training_state import list_states
 
@@ -43,6 +44,15 @@ def test_training_writes_checkpoints_predictions_metrics_and_logs(corpus, tiny_l
     assert "loss" in json.loads((tmp_path / "test_metrics.json").read_text())
     assert set(results) == {"dev", "test"} and "bleu4" in results["test"]
     assert len(list_states(tmp_path)) == 2  # one resumable state per epoch, --keep-checkpoints 2
+
+
+def test_training_ends_with_the_best_model_saved_for_from_pretrained(corpus, tiny_lm_dir, tmp_path):
+    results = train.main(train_args(corpus, tiny_lm_dir, tmp_path, "--epochs", "1"))
+    best = UniSign.from_pretrained(tmp_path / "best")
+    for key, value in load_checkpoint_file(tmp_path / "best_checkpoint.pth")["model"].items():
+        torch.testing.assert_close(best.state_dict()[key], value, rtol=0, atol=0)
+    card = (tmp_path / "best" / "README.md").read_text()
+    assert "python train.py --dataset Synthetic" in card and f"{results['test']['bleu4']:.2f}" in card
 
 
 def test_stage1_weights_are_handed_to_stage3(corpus, tiny_lm_dir, tmp_path):

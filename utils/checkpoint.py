@@ -156,6 +156,20 @@ def atomic_save(obj, path, checksum=True):
         raise
 
 
+def replace_directory(new, target):
+    """Put the finished directory `new` at `target`. An existing `target` is moved aside first and removed only
+    once `new` is in place, so `target` is never half-written."""
+    target = Path(target)
+    old = target.with_name(f"{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    if old.exists():
+        import shutil
+
+        shutil.rmtree(old)
+
+
 def _error_detail(error) -> str:
     """The 'Unsupported global: ...' line of a weights_only refusal, else the error's first line."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]

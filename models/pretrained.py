@@ -1,0 +1,153 @@
+"""Whole models in one call: `UniSign.from_pretrained(...)` and `model.save_pretrained(dir)`.
+
+A saved model is a Hugging Face-style directory (what `huggingface_hub.snapshot_download` returns loads as is):
+
+    config.json          {"model_type": "uni_sign", "uni_sign": UniSignConfig, "language_model": MT5Config}
+    model.safetensors    every weight (pose encoder, RGB branch, mT5), shared tensors stored once
+    spiece.model, tokenizer_config.json, special_tokens_map.json    the tokenizer
+    README.md            the model card (task, data, training command, metrics, intended use and limits)
+
+`from_pretrained` also reads checkpoint files: our training checkpoints (`best_checkpoint.pth`: the model config
+is inside; the language model's architecture and tokenizer come from `lm_path`) and official `.pth` files
+(recognised by their key layout; the pose encoder's widths are read from the weight shapes and the prompt
+language is `lang`, default Chinese as the official CSL-Daily models).
+"""
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_model
+from transformers import MT5Config, MT5ForConditionalGeneration
+
+from models.language_model import LanguageModelError, load_tokenizer
+from models.uni_sign import UniSign, UniSignConfig
+from utils.checkpoint import (CheckpointError, convert_checkpoint, load_checkpoint_file, load_state_dict_into,
+                              replace_directory)
+
+MODEL_TYPE = "uni_sign"
+CONFIG_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "model.safetensors", "README.md"
+INPUT_EMBEDDING_NAMES = {f"mt5_model.{name}.weight" for name in ("shared", "encoder.embed_tokens", "decoder.embed_tokens")}
+
+
+@dataclass
+class ModelCard:
+    """What the generated README.md says about a saved model."""
+
+    task: str = "SLT"
+    dataset: str = ""
+    training_command: str = ""
+    metrics: dict = field(default_factory=dict)  # {split: {metric: value}}
+    notes: str = ""
+
+
+def save_pretrained(model, out_dir, card: ModelCard | None = None) -> Path:
+    """Write `model` as a directory (see the module doc), atomically: a half-written directory never appears."""
+    out_dir = Path(out_dir)
+    building = out_dir.with_name(f"{out_dir.name}.saving-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    try:
+        write_model_files(model, building, card or ModelCard())
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    replace_directory(building, out_dir)
+    return out_dir
+
+
+def write_model_files(model, directory, card):
+    config = {"model_type": MODEL_TYPE, "uni_sign": model.config.to_dict(),
+              "language_model": model.mt5_model.config.to_dict()}
+    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    save_model(model, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    model.tokenizer.save_pretrained(directory)
+    vocab_file = getattr(model.tokenizer, "vocab_file", None)  # the SentencePiece model, for slow-tokenizer readers
+    if vocab_file and Path(vocab_file).is_file():
+        shutil.copyfile(vocab_file, directory / "spiece.model")
+    (directory / CARD_FILE).write_text(model_card_text(model, card), encoding="utf-8")
+
+
+def from_pretrained(source, lm_path=None, device="cpu", dtype=None, lang=None):
+    """A UniSign in eval mode from a saved directory, our checkpoint file or an official checkpoint file."""
+    source = Path(source)
+    if source.is_dir():
+        model = _from_directory(source)
+    elif source.is_file():
+        model = _from_checkpoint_file(source, lm_path, lang)
+    else:
+        raise FileNotFoundError(f"{source}: neither a saved model directory nor a checkpoint file")
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def _from_directory(directory):
+    config_file = directory / CONFIG_FILE
+    if not config_file.is_file():
+        raise CheckpointError(f"{directory}: no {CONFIG_FILE}; not a saved Uni-Sign model")
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if config.get("model_type") != MODEL_TYPE:
+        raise CheckpointError(f"{config_file}: model_type {config.get('model_type')!r}, expected {MODEL_TYPE!r} "
+                              f"(a bare mT5 directory is a --lm-path, not a Uni-Sign model)")
+    language_model = MT5ForConditionalGeneration(MT5Config.from_dict(config["language_model"]))
+    state_dict = load_file(directory / WEIGHTS_FILE)
+    if "mt5_model.lm_head.weight" in state_dict and state_dict.keys() & INPUT_EMBEDDING_NAMES:
+        untie_lm_head(language_model)  # saved apart (tied copies are saved once); MT5Config ties whatever it says
+    model = UniSign(UniSignConfig.from_dict(config["uni_sign"]), language_model, load_tokenizer(directory))
+    load_state_dict_into(model, state_dict, source=str(directory / WEIGHTS_FILE), official=False)
+    return model
+
+
+def untie_lm_head(language_model):
+    language_model.lm_head.weight = torch.nn.Parameter(language_model.lm_head.weight.detach().clone())
+    language_model.config.tie_word_embeddings = False
+
+
+def _from_checkpoint_file(path, lm_path, lang):
+    if lm_path is None:
+        raise LanguageModelError(f"{path}: a checkpoint file holds no tokenizer or language-model config; pass "
+                                 f"lm_path (the mT5 directory it was trained with), or load a saved directory")
+    checkpoint = load_checkpoint_file(path)
+    ours = convert_checkpoint(checkpoint, to="ours")  # official files: config read from the weight shapes
+    config = UniSignConfig.from_dict(ours["config"])
+    if lang is not None:
+        config.lang = lang
+    model = UniSign.from_lm_path(config, lm_path)
+    load_state_dict_into(model, ours["model"], source=str(path))
+    return model
+
+
+# ----------------------------------------------------------------------------- the model card
+
+
+def model_card_text(model, card: ModelCard) -> str:
+    language = "zh" if model.config.lang == "Chinese" else "en"
+    rgb = "RGB-pose (pose encoder + EfficientNet-B0 hand branch with PGF fusion)" if model.config.rgb else "pose-only"
+    parameters = sum(parameter.numel() for parameter in model.parameters())
+    lines = ["---", "library_name: uni-sign", f"language: [{language}]",
+             "tags: [sign-language, sign-language-translation, sign-language-recognition, uni-sign]", "---", "",
+             f"# Uni-Sign {card.task} model" + (f" ({card.dataset})" if card.dataset else ""), "",
+             f"- task: {card.task}; prompt: \"{model.prompt_text()}\"",
+             f"- model: {rgb}; language model d_model {model.mt5_model.config.d_model}, vocabulary "
+             f"{model.mt5_model.config.vocab_size}; {parameters / 1e6:.1f} M parameters",
+             f"- decoding: beam {model.config.num_beams}, at most {model.config.max_new_tokens} new tokens", ""]
+    if card.training_command:
+        lines += ["## Training", "", "```bash", card.training_command, "```", ""]
+    if card.metrics:
+        lines += ["## Results", "", "| split | metric | value |", "|---|---|---|"]
+        lines += [f"| {split} | {name} | {value:.2f} |" for split, values in card.metrics.items()
+                  for name, value in values.items() if isinstance(value, (int, float)) and name not in ("n", "skipped")]
+        lines.append("")
+    lines += ["## Use", "", "```python", "from models.uni_sign import UniSign",
+              "model = UniSign.from_pretrained(\"path/to/this/directory\")", "```", "",
+              "Input: 133-point COCO-WholeBody keypoints per frame (`utils/pose_extraction.py` extracts them from a "
+              "video; `inference.py` runs the whole path).", "",
+              "## Intended use and limits", "",
+              "Research on sign language understanding. The model knows only the signs, signers and recording "
+              "conditions of its training data; it is not a replacement for a human interpreter and must not be "
+              "used for decisions about people. Pose extraction errors (occluded hands, several people, unusual "
+              "framing) degrade its output without warning.", ""]
+    if card.notes:
+        lines += [card.notes, ""]
+    return "\n".join(lines)
