@@ -1,7 +1,7 @@
 """Video (or pose file) -> text with a trained Uni-Sign checkpoint; the model is loaded once for all clips.
 
-    python inference.py --video clip.mp4 --finetune out/quickstart/stage3_slt/best_checkpoint.pth \\
-        --lm-path out/quickstart/embedded_lm
+    python inference.py --video clip.mp4 --finetune out/quickstart/stage3_slt/best
+    python inference.py --video clip.mp4 --finetune best_checkpoint.pth --lm-path out/quickstart/embedded_lm
     python inference.py --video a.mp4 b.pkl --finetune CKPT --lm-path DIR --task ISLR --topk 5
     python inference.py --video sign.mp4 --finetune CKPT --lm-path DIR --task ISLR --classes words.txt
 
@@ -27,8 +27,11 @@ def get_args_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--video", nargs="+", required=True, metavar="CLIP",
                         help="video files and/or pose files (.pkl official layout, .npz native)")
-    parser.add_argument("--finetune", required=True, help="checkpoint (ours or official)")
-    parser.add_argument("--lm-path", required=True, help="the MT5/T5 directory the checkpoint was trained with")
+    parser.add_argument("--finetune", required=True,
+                        help="a saved model directory (train.py's OUTPUT_DIR/best) or a checkpoint file (ours or "
+                             "official)")
+    parser.add_argument("--lm-path", default=None,
+                        help="the MT5/T5 directory a checkpoint file was trained with (not needed for a directory)")
     parser.add_argument("--task", choices=["SLT", "CSLR", "ISLR"], default=None,
                         help="default: the checkpoint's training task (else SLT)")
     parser.add_argument("--topk", type=int, default=None, help="candidates to print (default 5 for ISLR, else 1)")

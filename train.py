@@ -655,7 +655,7 @@ class Run:
         test.save(self.output_dir, "test")
         results = {"dev": self.best, "test": test.metrics}
         card = ModelCard(task=self.args.task, dataset=self.args.dataset, metrics=results,
-                         training_command=self.command)
+                         training_command=self.command, max_length=self.args.max_length)
         self.model.save_pretrained(self.output_dir / "best", card)  # UniSign.from_pretrained(OUTPUT_DIR/best)
         return report_results(results, self.output_dir)
 

@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file, save_model
 from transformers import MT5Config, MT5ForConditionalGeneration
 
-from models.language_model import LanguageModelError, load_tokenizer
+from models.language_model import LanguageModelError, load_language_model, load_tokenizer
 from models.uni_sign import UniSign, UniSignConfig
 from utils.checkpoint import (CheckpointError, convert_checkpoint, load_checkpoint_file, load_state_dict_into,
                               replace_directory)
@@ -41,6 +41,11 @@ class ModelCard:
     training_command: str = ""
     metrics: dict = field(default_factory=dict)  # {split: {metric: value}}
     notes: str = ""
+    max_length: int = 256  # frames the model was trained on (longer clips are sub-sampled to this)
+
+    def training_flags(self) -> dict:
+        """What inference reads back (`load_pretrained`): the task and the clip length of training."""
+        return {"task": self.task, "dataset": self.dataset, "max_length": self.max_length}
 
 
 def save_pretrained(model, out_dir, card: ModelCard | None = None) -> Path:
@@ -60,7 +65,7 @@ def save_pretrained(model, out_dir, card: ModelCard | None = None) -> Path:
 
 def write_model_files(model, directory, card):
     config = {"model_type": MODEL_TYPE, "uni_sign": model.config.to_dict(),
-              "language_model": model.mt5_model.config.to_dict()}
+              "language_model": model.mt5_model.config.to_dict(), "training": card.training_flags()}
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     save_model(model, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
     model.tokenizer.save_pretrained(directory)
@@ -72,17 +77,28 @@ def write_model_files(model, directory, card):
 
 def from_pretrained(source, lm_path=None, device="cpu", dtype=None, lang=None):
     """A UniSign in eval mode from a saved directory, our checkpoint file or an official checkpoint file."""
+    return load_pretrained(source, lm_path, device, dtype, lang)[0]
+
+
+def load_pretrained(source, lm_path=None, device="cpu", dtype=None, lang=None):
+    """(UniSign in eval mode, the flags it was trained with: task, max_length, ... where recorded, else {})."""
     source = Path(source)
     if source.is_dir():
-        model = _from_directory(source)
+        config, state_dict, language_model, tokenizer, flags = _read_directory(source)
     elif source.is_file():
-        model = _from_checkpoint_file(source, lm_path, lang)
+        config, state_dict, language_model, tokenizer, flags = _read_checkpoint_file(source, lm_path)
     else:
         raise FileNotFoundError(f"{source}: neither a saved model directory nor a checkpoint file")
-    return model.to(device=device, dtype=dtype).eval()
+    config.lang = lang or config.lang
+    if config.rgb is not None:
+        config.rgb.backbone_weights = ""  # the backbone's weights are in the file; the ImageNet file may be absent
+    model = UniSign(config, language_model, tokenizer)
+    load_state_dict_into(model, state_dict, source=str(source), official=False)
+    return model.to(device=device, dtype=dtype).eval(), flags
 
 
-def _from_directory(directory):
+def _read_directory(directory):
+    """(UniSignConfig, state dict, empty language model, tokenizer, training flags) of a saved directory."""
     config_file = directory / CONFIG_FILE
     if not config_file.is_file():
         raise CheckpointError(f"{directory}: no {CONFIG_FILE}; not a saved Uni-Sign model")
@@ -94,28 +110,23 @@ def _from_directory(directory):
     state_dict = load_file(directory / WEIGHTS_FILE)
     if "mt5_model.lm_head.weight" in state_dict and state_dict.keys() & INPUT_EMBEDDING_NAMES:
         untie_lm_head(language_model)  # saved apart (tied copies are saved once); MT5Config ties whatever it says
-    model = UniSign(UniSignConfig.from_dict(config["uni_sign"]), language_model, load_tokenizer(directory))
-    load_state_dict_into(model, state_dict, source=str(directory / WEIGHTS_FILE), official=False)
-    return model
+    uni_sign = UniSignConfig.from_dict(config["uni_sign"])
+    return uni_sign, state_dict, language_model, load_tokenizer(directory), config.get("training", {})
+
+
+def _read_checkpoint_file(path, lm_path):
+    """The same from a checkpoint file (ours or official) and the LM directory it was trained with."""
+    if lm_path is None:
+        raise LanguageModelError(f"{path}: a checkpoint file holds no tokenizer or language-model config; pass "
+                                 f"lm_path (the mT5 directory it was trained with), or load a saved directory")
+    ours = convert_checkpoint(load_checkpoint_file(path), to="ours")  # official files: config from the shapes
+    language_model, tokenizer = load_language_model(lm_path)
+    return UniSignConfig.from_dict(ours["config"]), ours["model"], language_model, tokenizer, ours.get("args", {})
 
 
 def untie_lm_head(language_model):
     language_model.lm_head.weight = torch.nn.Parameter(language_model.lm_head.weight.detach().clone())
     language_model.config.tie_word_embeddings = False
-
-
-def _from_checkpoint_file(path, lm_path, lang):
-    if lm_path is None:
-        raise LanguageModelError(f"{path}: a checkpoint file holds no tokenizer or language-model config; pass "
-                                 f"lm_path (the mT5 directory it was trained with), or load a saved directory")
-    checkpoint = load_checkpoint_file(path)
-    ours = convert_checkpoint(checkpoint, to="ours")  # official files: config read from the weight shapes
-    config = UniSignConfig.from_dict(ours["config"])
-    if lang is not None:
-        config.lang = lang
-    model = UniSign.from_lm_path(config, lm_path)
-    load_state_dict_into(model, ours["model"], source=str(path))
-    return model
 
 
 # ----------------------------------------------------------------------------- the model card

@@ -12,6 +12,7 @@ import torch
 from datasets.formats import LabelEntry, write_pose_pkl
 from datasets.sign_dataset import SignDataset, collate_samples
 from inference import main as inference_main
+from models.pretrained import ModelCard
 from tests.utils.pictures import messi_bgr, require_mediapipe, shifted_frames, write_video
 from train import get_args_parser
 from utils.checkpoint import FORMAT, atomic_save
@@ -61,6 +62,17 @@ def test_pose_file_translation_matches_the_dataset_path(slt_checkpoint, tiny_lm_
                                          max_new_tokens=MAX_NEW_TOKENS)
     assert result.text == expected[0]
     assert translator.translate(pose_file).text == result.text  # deterministic
+
+
+def test_a_saved_directory_translates_as_its_checkpoint_without_a_language_model_path(
+        slt_checkpoint, tiny_lm_dir, pose_file, tmp_path):
+    from_file = SignTranslator.from_checkpoint(slt_checkpoint, tiny_lm_dir, device="cpu")
+    from_file.model.save_pretrained(tmp_path / "best", ModelCard(task="CSLR", max_length=16))
+    from_directory = SignTranslator.from_checkpoint(tmp_path / "best", device="cpu",
+                                                    max_new_tokens=MAX_NEW_TOKENS)
+    assert (from_directory.task, from_directory.max_length) == ("CSLR", 16)  # read from the directory
+    assert from_directory.translate(pose_file).text == from_file.translate(pose_file).text
+    assert inference_main(["--video", str(pose_file), "--finetune", str(tmp_path / "best")]) == 0
 
 
 def test_long_clips_are_sub_sampled_reproducibly(slt_checkpoint, tiny_lm_dir):

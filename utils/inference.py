@@ -1,7 +1,6 @@
 """Online inference: load a Uni-Sign checkpoint once, translate many clips (videos or pose files).
 
-    translator = SignTranslator.from_checkpoint("out/quickstart/stage3_slt/best_checkpoint.pth",
-                                                lm_path="out/quickstart/embedded_lm")
+    translator = SignTranslator.from_checkpoint("out/quickstart/stage3_slt/best")  # or a .pth file + lm_path=
     translator.translate("clip.mp4").text          # video -> pose extraction -> model
     translator.translate("clip.pkl", topk=5).candidates   # pose file, 5-best list with scores
 
@@ -12,7 +11,6 @@ instead ranked by `UniSign.score_candidates` (closed set: log-likelihood and sof
 """
 import random
 import sys
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,12 +19,12 @@ import torch
 
 from datasets.formats import DEFAULT_MAX_FRAMES, PoseClip, coordinate_range_problem, read_pose_file
 from datasets.keypoints import PARTS, SCORE_THRESHOLD, normalize_parts, sample_frame_indices
-from utils.checkpoint import CheckpointError, load_checkpoint_file
+from models.pretrained import load_pretrained
+from utils.checkpoint import CheckpointError
 from utils.pose.backends import BackendSpec, create_backend
 from utils.pose.runner import extract_video_poses
 from utils.pose.video import DEFAULT_MAX_SIDE, is_video
 
-RGB_KEY_MARKERS = ("hand_fusion.", "rgb_support_backbone.", "rgb_proj.", "fusion_pose_rgb_DA.", "fusion_gate.")
 RGB_NEEDS_CHECKPOINT = "RGB-pose inference needs a checkpoint trained with --rgb_support"
 
 
@@ -42,51 +40,26 @@ class Translation:
     num_frames: int = 0  # frames of the clip (before sub-sampling)
 
 
-def checkpoint_has_rgb(state_dict) -> bool:
-    return any(marker in key for key in state_dict for marker in RGB_KEY_MARKERS)
+def load_model(source, lm_path=None, lang=None, rgb_support=False, device=None):
+    """(UniSign in eval mode, the flags it was trained with) from a saved directory or a checkpoint file.
 
-
-def _train_args(checkpoint, checkpoint_path, lm_path, rgb_support):
-    """train.py's argument namespace for `build_model`: its defaults, then the flags the checkpoint was
-    trained with (ours record them), then what inference needs."""
-    from train import get_args_parser
-
-    args = get_args_parser().parse_args(["--finetune", str(checkpoint_path), "--lm-path", str(lm_path)])
-    for key, value in checkpoint.get("args", {}).items():
-        if hasattr(args, key) and key not in ("finetune", "lm_path", "partial_load"):
-            setattr(args, key, value)
-    args.rgb_support = rgb_support
-    args.efficientnet_weights = ""  # the RGB backbone weights come from the checkpoint
-    return args
-
-
-def load_model(checkpoint_path, lm_path, lang=None, rgb_support=False, device=None):
-    """(UniSign in eval mode, the checkpoint dict) built with train.py's `build_model`, on `device`.
-
-    The prompt language is `lang`, else the checkpoint's, else Chinese (official checkpoints record none).
-    A checkpoint trained with --rgb_support is always built with its RGB branch (so that it loads);
-    `rgb_support` asks for RGB-pose inference and needs such a checkpoint.
+    `source` is what `UniSign.from_pretrained` loads: a `save_pretrained` directory (train.py's OUTPUT_DIR/best),
+    our checkpoint file or an official one (both need `lm_path`). The prompt language is `lang`, else the
+    model's (official checkpoints record none: Chinese). A model trained with --rgb_support is always built with
+    its RGB branch (so that it loads); `rgb_support` asks for RGB-pose inference and needs such a model.
     """
-    from train import build_model
-
-    checkpoint = load_checkpoint_file(checkpoint_path)
-    trained_with_rgb = bool(checkpoint_has_rgb(checkpoint["model"]) or checkpoint.get("args", {}).get("rgb_support"))
-    if rgb_support and not trained_with_rgb:
-        raise InferenceError(f"{RGB_NEEDS_CHECKPOINT}; {checkpoint_path} has no RGB branch weights")
-    lang = lang or checkpoint.get("config", {}).get("lang") or "Chinese"
-    args = _train_args(checkpoint, checkpoint_path, lm_path, trained_with_rgb)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        model = build_model(args, types.SimpleNamespace(name="inference", lang=lang))
+        model, trained = load_pretrained(source, lm_path=lm_path, device=device, lang=lang)
     except CheckpointError as error:
-        if trained_with_rgb:
-            raise InferenceError(f"{checkpoint_path} was trained with --rgb_support, but its RGB branch does not "
-                                 f"load into this version of the model code ({error})") from error
-        raise
+        raise InferenceError(f"{source} does not load into this version of the model code ({error})") from error
+    trained_with_rgb = model.config.rgb is not None
+    if rgb_support and not trained_with_rgb:
+        raise InferenceError(f"{RGB_NEEDS_CHECKPOINT}; {source} has no RGB branch weights")
     if trained_with_rgb and not rgb_support:
-        print(f"note: {checkpoint_path} was trained with --rgb_support; running pose-only "
+        print(f"note: {source} was trained with --rgb_support; running pose-only "
               f"(pass --rgb_support to use the hand crops of the video)", file=sys.stderr)
-    device = torch.device(device) if device else next(model.parameters()).device
-    return model.to(device).eval(), checkpoint
+    return model, trained
 
 
 class SignTranslator:
@@ -112,15 +85,15 @@ class SignTranslator:
         self._backend = None
 
     @classmethod
-    def from_checkpoint(cls, checkpoint, lm_path, task=None, lang=None, rgb_support=False, device=None,
+    def from_checkpoint(cls, checkpoint, lm_path=None, task=None, lang=None, rgb_support=False, device=None,
                         **options):
-        """Build the model from `checkpoint` (ours or official) and the LM directory `lm_path`.
+        """Build the model from `checkpoint`: a saved directory, or a checkpoint file (ours or official) with the
+        LM directory `lm_path`.
 
-        task, max_length, num_beams and max_new_tokens default to the checkpoint's training flags
+        task, max_length, num_beams and max_new_tokens default to the model's training flags
         (else SLT, 256, 4, 100); `options` go to the constructor.
         """
-        model, data = load_model(checkpoint, lm_path, lang, rgb_support, device)
-        trained = data.get("args", {})
+        model, trained = load_model(checkpoint, lm_path, lang, rgb_support, device)
         task = task or trained.get("task") or "SLT"
         for key, default in (("max_length", 256), ("num_beams", 4), ("max_new_tokens", 100)):
             if options.get(key) is None:
