@@ -18,8 +18,6 @@ from utils.metrics import csl_daily_postprocess
 from utils.prediction_files import score_texts, write_predictions, write_references
 
 AUTOCAST_DTYPES = {"off": None, "bf16": torch.bfloat16}  # --autocast: forward passes under torch.autocast
-# Task -> (metric that picks the best checkpoint, larger is better)
-SELECTION_METRIC = {"SLT": ("bleu4", True), "CSLR": ("wer", False), "ISLR": ("top1_acc_pi", True)}
 
 
 class NonFiniteError(RuntimeError):
@@ -257,12 +255,6 @@ def evaluate(model, loader, task, split="dev", char_level=False, symmetric_punct
     metrics = score_texts(predictions, references, task)
     metrics.update(loss=loss, skipped=skipped)
     return EvalResult(metrics, names, predictions, references)
-
-
-def is_better(task, metrics, best) -> bool:
-    """Whether `metrics` beats `best` on the task's selection metric (dev BLEU-4 / WER / top-1)."""
-    name, larger_is_better = SELECTION_METRIC[task]
-    return metrics[name] > best[name] if larger_is_better else metrics[name] < best[name]
 
 
 def write_json(path, values):

@@ -15,9 +15,13 @@ Every training flag of train.py is accepted (see `python train.py --help`).
 import argparse
 import json
 import sys
+from pathlib import Path
 
+from datasets.registry import get_dataset_spec, load_split
+from datasets.tasks import TASK_NAMES
 from runs.errors import user_errors
-from train import get_args_parser, run_evaluation
+from runs.folder import owned_run_folder
+from train import build_model, get_args_parser, run_evaluation, seed_everything
 from utils import islr_eval
 from utils.bleurt import BleurtUnavailable, add_bleurt_to_run, bleurt_for_files
 from utils.prediction_files import score_files
@@ -26,7 +30,7 @@ from utils.prediction_files import score_files
 def score_main(argv):
     parser = argparse.ArgumentParser(description="Score official-format prediction/reference files.")
     parser.add_argument("--score", nargs=2, metavar=("PRED_FILE", "REF_FILE"), required=True)
-    parser.add_argument("--task", required=True, choices=["SLT", "CSLR", "ISLR"])
+    parser.add_argument("--task", required=True, choices=TASK_NAMES)
     parser.add_argument("--char-level", action="store_true",
                         help="CSL-Daily SLT: the official character-level post-processing before scoring")
     parser.add_argument("--symmetric-punct", action="store_true",
@@ -45,12 +49,75 @@ def score_main(argv):
     return metrics
 
 
+def islr_topk_parser() -> argparse.ArgumentParser:
+    parser = get_args_parser()
+    parser.description = islr_eval.__doc__
+    parser.set_defaults(task="ISLR")
+    return islr_eval.add_arguments(parser)
+
+
+def _rgb_settings(args, spec):
+    """The RGB-branch dataset settings as train.py builds them (None for pose-only runs)."""
+    if not getattr(args, "rgb_support", False):
+        return None
+    return {"video_dir": spec.rgb_dir_for(args.split), "sample_ratio": getattr(args, "rgb_sample_ratio", 0.1),
+            "sampling_rule": getattr(args, "sampling_rule", "official"),
+            "official_crop": getattr(args, "official_crop", False), "cache_dir": getattr(args, "crop_cache", "")}
+
+
+def islr_topk_main(argv):
+    """ISLR top-K accuracy and benchmark subsets of one checkpoint (utils/islr_eval.py)."""
+    args = islr_topk_parser().parse_args(argv)
+    if args.task != "ISLR":
+        sys.exit("ISLR top-K evaluation needs --task ISLR")
+    if not args.finetune:
+        sys.exit("ISLR top-K evaluation needs --finetune CHECKPOINT")
+    seed_everything(args.seed)
+    spec = get_dataset_spec(args.dataset, args.dataset_config, args.labels_dir, args.pose_dir, args.rgb_dir)
+    vocabulary = islr_eval.dataset_vocabulary(spec)
+    try:
+        if args.class_lists:
+            benchmark, classes = islr_eval.read_class_list(args.class_lists)
+            subsets = islr_eval.benchmark_subsets(benchmark, islr_eval.align_classes(classes, vocabulary), args.subsets)
+        else:
+            if args.subsets:
+                sys.exit("--subsets needs --class-lists FILE")
+            subsets = {islr_eval.ALL_CLASSES: vocabulary}
+    except (islr_eval.ClassListError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
+    settings = islr_eval.IslrEvalSettings(
+        ks=args.topk, mode=args.topk_mode, constrained=args.constrained, length_penalty=args.length_penalty,
+        chunk_size=args.rank_chunk_size, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, skip_policy=args.skip_policy,
+        num_workers=args.num_workers, progress=args.progress, rgb=_rgb_settings(args, spec),
+    )
+    try:
+        settings.validate()
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    with user_errors(args.debug), owned_run_folder(args.output_dir, training=False):
+        model = build_model(args, spec)
+        entries = load_split(spec, args.split)
+        results, records = islr_eval.evaluate_topk(model, entries, spec.pose_dir_for(args.split), subsets, settings)
+        results.update(dataset=args.dataset, split=args.split, checkpoint=str(args.finetune),
+                       class_list=str(args.class_lists) if args.class_lists else None)
+        output_dir = Path(args.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / f"{args.split}_islr_topk.json").write_text(
+            json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        with open(output_dir / f"{args.split}_islr_predictions.jsonl", "w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    islr_eval.print_results(results, args.table_format)
+    return results
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if "--score" in argv:
         return score_main(argv)
     if any(arg.split("=")[0] in islr_eval.FLAGS for arg in argv):
-        return islr_eval.main(argv)
+        return islr_topk_main(argv)
     parser = get_args_parser()
     parser.description = __doc__
     parser.add_argument("--bleurt-checkpoint", default=None, help="local BLEURT checkpoint: add BLEURT (SLT)")

@@ -24,45 +24,27 @@ from datasets.preflight import SplitData, check_splits, format_issues, write_iss
 from datasets.registry import get_dataset_spec, load_split
 from datasets.samplers import LengthGroupedBatchSampler, ResumableRandomBatchSampler, frame_counts
 from datasets.sign_dataset import SignDataset, collate_samples
-from engine import (AUTOCAST_DTYPES, DeepSpeedStepper, NonFiniteError, NonFiniteParametersError, PlainStepper, build_optimizer,
-                    build_scheduler, evaluate, is_better, train_one_epoch, write_json)
+from datasets.tasks import TASK_NAMES, get_task
+from engine import (AUTOCAST_DTYPES, DeepSpeedStepper, NonFiniteError, NonFiniteParametersError, PlainStepper,
+                    build_optimizer, build_scheduler, evaluate, train_one_epoch, write_json)
+from models.checkpoint_layout import has_rgb_weights, load_model_weights
 from models.efficientnet import TORCHVISION_B0_FILES, find_torchvision_weights, torchvision_cache
-from models.language_model import DEFAULT_LM_PATH
 from models.hand_fusion import RGBConfig
-from models.pose_encoder import SUB_POSE_GROUPS, PoseEncoderConfig
+from models.language_model import DEFAULT_LM_PATH
+from models.pose_encoder import POSE_PRESETS, SUB_POSE_GROUPS, PoseEncoderConfig
 from models.pretrained import ModelCard
 from models.sync_batchnorm import convert_sync_batchnorm, count_batchnorms
 from models.uni_sign import UniSign, UniSignConfig
 from runs.errors import UsageError, user_errors
 from runs.fingerprint import fingerprint_differences, run_fingerprint
 from runs.folder import RunFolderError, check_writable, owned_run_folder
-from utils.checkpoint import FORMAT, atomic_save, load_checkpoint_file, load_model_weights, nonfinite_keys
+from utils.checkpoint import FORMAT, atomic_save, load_checkpoint_file, nonfinite_keys
 from utils.logger import RunLogger
 from utils.training_state import (capture_rng, load_resume_state, restore_rng, save_training_state,
                                   set_aside_later_states, state_dir, state_step)
 
-# Pose encoder widths: the official (hard-coded) sizes, and a small one for CPU runs of the embedded default.
-POSE_PRESETS = {
-    "official": dict(proj_dim=64, spatial_widths=(64, 128, 256)),
-    "tiny": dict(proj_dim=32, spatial_widths=(32, 64, 64)),
-}
-# The official code keys the prompt language and the CSL-Daily character-level scoring on the dataset NAME
-# (official_defaults.md 3.3 and 5), whatever the label files hold; other datasets use their configured language.
-OFFICIAL_DATASETS = ("CSL_News", "CSL_Daily", "WLASL", "How2Sign", "OpenASL")
 DEFAULT_ACCUMULATION = 8  # the official default of --gradient-accumulation-steps
 EVAL_OUTPUT_BYTES = 10**6  # free disk an evaluation needs for its prediction, reference and metric files
-
-
-def prompt_language(spec) -> str:
-    if spec.name in OFFICIAL_DATASETS:
-        return "Chinese" if "CSL" in spec.name else "English"
-    return spec.lang
-
-
-def char_level_scoring(task, spec) -> bool:
-    if spec.name in OFFICIAL_DATASETS:
-        return task == "SLT" and spec.name == "CSL_Daily"
-    return task == "SLT" and spec.lang == "Chinese"
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -76,7 +58,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                        help="train on a seeded random fraction of the training set (paper Table 8)")
     group.add_argument("--length-grouped", action="store_true",
                        help="batch samples of similar frame counts together (less padding; not official)")
-    group.add_argument("--task", default="SLT", choices=["SLT", "CSLR", "ISLR"])
+    group.add_argument("--task", default="SLT", choices=TASK_NAMES)
     group.add_argument("--dataset-config", default=None, help="registry file (default config/datasets.json)")
     group.add_argument("--missing-dev", default="holdout", choices=["holdout", "test"],
                        help="datasets without a dev split (How2Sign): hold out the end of train (default) or "
@@ -246,16 +228,16 @@ def imagenet_weights(args) -> str:
     return str(found)
 
 
-def has_rgb_weights(checkpoint) -> bool:
-    return checkpoint is not None and any("hand_fusion" in key or "rgb" in key for key in checkpoint["model"])
+def checkpoint_has_rgb(checkpoint) -> bool:
+    return checkpoint is not None and has_rgb_weights(checkpoint["model"])
 
 
 def model_config(args, spec, finetune_checkpoint) -> UniSignConfig:
     """Architecture from the --finetune checkpoint when it records one, else from the flags."""
-    new_rgb_branch = not has_rgb_weights(finetune_checkpoint)
+    new_rgb_branch = not checkpoint_has_rgb(finetune_checkpoint)
     if finetune_checkpoint is not None and "config" in finetune_checkpoint:
         config = UniSignConfig.from_dict(finetune_checkpoint["config"])
-        config.lang, config.label_smoothing = prompt_language(spec), args.label_smoothing
+        config.lang, config.label_smoothing = spec.prompt_language(), args.label_smoothing
         config.pose.batch_independent, config.pose.batch_hands = args.batch_independent, args.batch_hands
         config.rgb = rgb_config(args, new_rgb_branch)
         return config
@@ -265,7 +247,7 @@ def model_config(args, spec, finetune_checkpoint) -> UniSignConfig:
         batch_hands=args.batch_hands,
         **POSE_PRESETS[args.pose_preset],
     )
-    return UniSignConfig(lang=prompt_language(spec), label_smoothing=args.label_smoothing, num_beams=args.num_beams,
+    return UniSignConfig(lang=spec.prompt_language(), label_smoothing=args.label_smoothing, num_beams=args.num_beams,
                          max_new_tokens=args.max_new_tokens, pose=pose, rgb=rgb_config(args, new_rgb_branch))
 
 
@@ -278,7 +260,7 @@ def build_model(args, spec) -> UniSign:
     model = UniSign.from_lm_path(model_config(args, spec, finetune), args.lm_path)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     if finetune is not None:
-        adds_rgb = args.rgb_support and not has_rgb_weights(finetune)
+        adds_rgb = args.rgb_support and not checkpoint_has_rgb(finetune)
         report = load_model_weights(model, args.finetune, partial=args.partial_load or adds_rgb, checkpoint=finetune)
         surprises = [key for key in report["missing"] if "hand_fusion" not in key] + report["unexpected"]
         if adds_rgb and surprises and not args.partial_load:
@@ -294,7 +276,7 @@ def split_dataset(args, spec, split) -> SignDataset:
         rgb = {"video_dir": spec.rgb_dir_for(split), "sample_ratio": args.rgb_sample_ratio,
                "sampling_rule": args.sampling_rule, "official_crop": args.official_crop, "cache_dir": args.crop_cache}
     return SignDataset(load_split(spec, split), spec.pose_dir_for(split), args.task, args.max_length, args.seed,
-                       args.skip_policy, rgb, prompt_language(spec), args.max_frames)
+                       args.skip_policy, rgb, spec.prompt_language(), args.max_frames)
 
 
 def training_set(args, specs) -> Dataset:
@@ -362,7 +344,7 @@ def checkpoint_payload(model, args, epoch, metrics=None) -> dict:
 
 
 def evaluate_split(model, loader, split, args, spec):
-    return evaluate(model, loader, args.task, split, char_level_scoring(args.task, spec), args.symmetric_punct,
+    return evaluate(model, loader, args.task, split, spec.char_level_scoring(args.task), args.symmetric_punct,
                     args.num_beams, args.max_new_tokens, args.progress, args.autocast)
 
 
@@ -640,7 +622,7 @@ class Run:
         dev = self.evaluate("dev")
         row.update({f"dev_{key}": value for key, value in dev.metrics.items()})
         print(f"epoch {epoch}: dev {json.dumps(dev.metrics)}")
-        if self.best is None or is_better(self.args.task, dev.metrics, self.best):
+        if self.best is None or get_task(self.args.task).is_better(dev.metrics, self.best):
             self.best = dev.metrics
             dev.save(self.output_dir, "dev")
             atomic_save(self.finite_payload(epoch, dev.metrics), self.output_dir / "best_checkpoint.pth")
@@ -654,10 +636,14 @@ class Run:
         test = self.evaluate("test")
         test.save(self.output_dir, "test")
         results = {"dev": self.best, "test": test.metrics}
+        self.save_best_model(results)
+        return report_results(results, self.output_dir)
+
+    def save_best_model(self, results):
+        """OUTPUT_DIR/best: the best weights as a directory `UniSign.from_pretrained` loads, with a model card."""
         card = ModelCard(task=self.args.task, dataset=self.args.dataset, metrics=results,
                          training_command=self.command, max_length=self.args.max_length)
-        self.model.save_pretrained(self.output_dir / "best", card)  # UniSign.from_pretrained(OUTPUT_DIR/best)
-        return report_results(results, self.output_dir)
+        self.model.save_pretrained(self.output_dir / "best", card)
 
 
 def label_files(specs) -> dict:

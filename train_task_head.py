@@ -23,6 +23,7 @@ import torch
 
 from datasets.registry import load_split
 from datasets.sign_dataset import target_text
+from datasets.tasks import get_task
 from engine import EvalResult, collect_predictions
 from models.task_heads import FEATURE_POINTS, FEATURES, TaskHeadModel, Vocabulary
 from models.uni_sign import UniSign
@@ -31,7 +32,7 @@ from runs.folder import owned_run_folder
 from train import (Run, build_model, checkpoint_payload, dataset_specs, eval_loader, get_args_parser, is_main_process,
                    model_config, report_results, run_training, seed_everything)
 from utils.checkpoint import load_checkpoint_file
-from utils.metrics import islr_accuracy, wer
+from utils.prediction_files import SCORERS
 
 
 def get_task_head_parser():
@@ -54,7 +55,7 @@ def get_task_head_parser():
 def build_vocabulary(specs, task) -> Vocabulary:
     """Classes (ISLR: the training words) or gloss tokens (CSLR) of the training splits' label entries."""
     targets = [target_text(entry, task) for spec in specs for entry in load_split(spec, "train")]
-    if task == "ISLR":
+    if get_task(task).head == "classification":
         return Vocabulary(targets)
     return Vocabulary([token for text in targets for token in text.split()], ctc=True)
 
@@ -75,7 +76,7 @@ def evaluate_head(model, loader, task, progress=False) -> EvalResult:
 
     names, predictions, references, loss, skipped = collect_predictions(model, loader, loss_and_predictions, "eval",
                                                                          progress)
-    metrics = islr_accuracy(predictions, references) if task == "ISLR" else wer(predictions, references)
+    metrics = SCORERS[get_task(task).scoring](predictions, references)
     metrics.update(loss=loss, skipped=skipped)
     return EvalResult(metrics, names, predictions, references)
 
@@ -99,6 +100,9 @@ class TaskHeadRun(Run):
 
     def load_best(self):
         self.model.load_state_dict(load_checkpoint_file(self.output_dir / "best_checkpoint.pth")["model"])
+
+    def save_best_model(self, results):
+        """A head model is not a UniSign: its best_checkpoint.pth is what `--eval --finetune` reads."""
 
 
 def load_task_head_model(args, spec, path) -> TaskHeadModel:
@@ -132,7 +136,7 @@ def run_task_head_evaluation(args) -> dict:
 def main(argv=None):
     args = get_task_head_parser().parse_args(argv)
     with user_errors(args.debug):
-        if args.task not in ("ISLR", "CSLR"):
+        if get_task(args.task).head is None:
             raise UsageError("task-specific heads exist for --task ISLR (MLP) and CSLR (BiLSTM + CTC)")
         return run_task_head_evaluation(args) if args.eval else run_training(args, TaskHeadRun)
 

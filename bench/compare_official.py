@@ -55,10 +55,10 @@ from datasets.pose_store import PoseStore, build_store  # noqa: E402
 from datasets.sign_dataset import SignDataset, collate_samples  # noqa: E402
 from datasets.synthetic import generate_corpus  # noqa: E402
 from engine import PlainStepper, build_optimizer, build_scheduler  # noqa: E402
+from models.checkpoint_layout import load_state_dict_into  # noqa: E402
 from models.language_model import EmbeddedLMConfig, build_embedded_lm, train_sentencepiece  # noqa: E402
 from models.pose_encoder import PoseEncoderConfig  # noqa: E402
 from models.uni_sign import UniSign, UniSignConfig  # noqa: E402
-from utils.checkpoint import load_state_dict_into  # noqa: E402
 
 FIXTURE_LM = EmbeddedLMConfig(vocab_size=1000, d_model=768, d_kv=64, d_ff=1024, num_layers=2, num_decoder_layers=2,
                               num_heads=12)

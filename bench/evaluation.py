@@ -27,7 +27,7 @@ from datasets.synthetic import generate_corpus  # noqa: E402
 from models.language_model import EmbeddedLMConfig, build_embedded_lm  # noqa: E402
 from models.pose_encoder import PoseEncoderConfig  # noqa: E402
 from models.uni_sign import UniSign, UniSignConfig  # noqa: E402
-from train import POSE_PRESETS  # noqa: E402
+from models.pose_encoder import POSE_PRESETS  # noqa: E402
 
 
 def build(work_dir, size, lm_width):

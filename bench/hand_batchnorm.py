@@ -25,7 +25,7 @@ from datasets.formats import read_labels  # noqa: E402
 from datasets.sign_dataset import SignDataset, collate_samples  # noqa: E402
 from datasets.synthetic import generate_corpus  # noqa: E402
 from models.pose_encoder import PoseEncoder, PoseEncoderConfig  # noqa: E402
-from train import POSE_PRESETS  # noqa: E402
+from models.pose_encoder import POSE_PRESETS  # noqa: E402
 
 
 def load_split(isolated_dir, split):

@@ -35,7 +35,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=None, help="synthetic corpus with --videos (default: generate the tiny one)")
     parser.add_argument("--lm-path", default=None, help="MT5 directory (default: build the embedded default LM)")
-    parser.add_argument("--pose-preset", default="tiny", choices=sorted(train.POSE_PRESETS))
+    parser.add_argument("--pose-preset", default="tiny", choices=sorted(POSE_PRESETS))
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--batches", type=int, default=3, help="distinct batches, cycled")
     parser.add_argument("--warmup", type=int, default=2)

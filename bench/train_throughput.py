@@ -384,7 +384,7 @@ def format_table(results) -> str:
 def main(argv=None):
     args = parse_args(argv)
     presets = [preset.strip() for preset in args.pose_preset.split(",") if preset.strip()]
-    from train import POSE_PRESETS
+    from models.pose_encoder import POSE_PRESETS
 
     unknown = [preset for preset in presets if preset not in POSE_PRESETS]
     if unknown:

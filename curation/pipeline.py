@@ -29,17 +29,15 @@ import numpy as np
 
 from curation import CurationError
 from curation.crop import CUTTERS, DEFAULT_PRESETS, CropBox, cut_clips, parse_crop, partial_path, preset_box
+from curation.manifest import MANIFEST_NAME, POSE_DIR, RGB_DIR, read_manifest
 from curation.segment import DEFAULT_MARKS, SegmentRules, segment
 from curation.stats import format_table, write_report
-from curation.timed_text import (SUBTITLE_SUFFIXES, TimedTextError, clamp_to_duration, load_subtitles,
-                                 transcribe_funasr)
+from curation.timed_text import SUBTITLE_SUFFIXES, TimedTextError, clamp_to_duration, load_subtitles, transcribe_funasr
 from datasets.formats import LabelEntry, write_csl_news_labels, write_pose_pkl
 from datasets.keypoints import NUM_KEYPOINTS
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".ts", ".flv", ".webm", ".mpg", ".mpeg", ".m4v")
-MANIFEST_NAME = "manifest.jsonl"
 DEFAULT_LABELS_NAME = "CSL_News_Labels.json"  # the CSL_News file name train.py --labels-dir looks for
-RGB_DIR, POSE_DIR = "rgb_format", "pose_format"
 
 
 @dataclass(frozen=True)
@@ -324,23 +322,6 @@ def process_video(job, options) -> dict:
 
 
 # ----------------------------------------------------------------------------- the run
-
-
-def read_manifest(path) -> dict:
-    """Video name -> its latest manifest record (later lines win)."""
-    records = {}
-    path = Path(path)
-    if not path.is_file():
-        return records
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise CurationError(f"{path}:{number}: not a JSON line ({error.msg}); fix or remove the line") from error
-        records[record["video"]] = record
-    return records
 
 
 def _outputs(record, out_dir) -> list:

@@ -12,6 +12,7 @@ import json
 import math
 from pathlib import Path
 
+from curation.manifest import MANIFEST_NAME, RGB_DIR, read_manifest
 from curation.segment import text_tokens
 
 DURATION_PNG = "duration_histogram.png"
@@ -110,8 +111,6 @@ def write_report(out_dir, durations, texts) -> dict:
 
 def manifest_durations(manifest_path) -> dict:
     """Clip name -> duration (s) from the latest 'done' record of each video in a curation manifest."""
-    from curation.pipeline import read_manifest
-
     return {clip["name"]: clip["duration"] for record in read_manifest(manifest_path).values()
             if record["status"] == "done" for clip in record["clips"]}
 
@@ -139,7 +138,6 @@ def clip_durations(entries, manifest_path, video_dir) -> list:
 
 
 def main(argv=None):
-    from curation.pipeline import MANIFEST_NAME, RGB_DIR
     from datasets.formats import DataFormatError, read_csl_news_labels
 
     parser = argparse.ArgumentParser(description="Statistics of a CSL-News-style label file (paper Figure 2).")

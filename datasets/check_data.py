@@ -24,19 +24,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from tqdm import tqdm
 
-from datasets.formats import (
-    DEFAULT_MAX_FRAMES,
-    DataFormatError,
-    PoseClip,
-    _entry_from_official,
-    coordinate_range_problem,
-    load_csl_news_records,
-    load_official_records,
-    native_label_records,
-    pose_clip_from_dict,
-    read_pose_file,
-    resolve_pose_path,
-)
+from datasets.formats import (DEFAULT_MAX_FRAMES, DataFormatError, PoseClip, _entry_from_official,
+                              coordinate_range_problem, load_csl_news_records, load_official_records,
+                              native_label_records, pose_clip_from_dict, read_pose_file, resolve_pose_path)
 from datasets.keypoints import SCORE_THRESHOLD
 from utils.safe_pickle import UnsafePickleError, safe_load
 

@@ -20,18 +20,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from datasets.formats import (
-    DataFormatError,
-    LabelEntry,
-    PoseClip,
-    read_labels,
-    read_pose_file,
-    resolve_pose_path,
-    write_native_labels,
-    write_official_labels,
-    write_pose_npz,
-    write_pose_pkl,
-)
+from datasets.formats import (DataFormatError, LabelEntry, PoseClip, read_labels, read_pose_file, resolve_pose_path,
+                              write_native_labels, write_official_labels, write_pose_npz, write_pose_pkl)
 
 NATIVE_LABELS = "labels.jsonl"
 PROGRESS_MIN_SAMPLES = 500

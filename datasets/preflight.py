@@ -17,6 +17,7 @@ from pathlib import Path
 
 from datasets.check_data import FindingsCache, Report, check_entries
 from datasets.formats import DataFormatError
+from datasets.tasks import get_task
 
 WARNING_KINDS = ("coordinate-range", "score-range")
 CACHE_ENV = "UNI_SIGN_CACHE"
@@ -62,7 +63,7 @@ def _target_issues(report, dataset, tokenizer):
         try:
             tokenizer(target)
         except Exception as error:  # noqa: BLE001 (any tokenizer failure is this sample's problem)
-            field_name = "gloss" if dataset.task == "CSLR" else "text"
+            field_name = get_task(dataset.task).target_field
             report.problem(index, report.labels, field_name, "untokenizable",
                            f"sample '{entry.name}' cannot be tokenised ({type(error).__name__}: {error})", entry.name)
 

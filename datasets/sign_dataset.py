@@ -16,19 +16,19 @@ from datasets.formats import (DEFAULT_MAX_FRAMES, DataFormatError, LabelEntry, c
 from datasets.keypoints import PARTS, normalize_parts, sample_frame_indices
 from datasets.pose_store import PoseStore
 from datasets.rgb import HandCropCache, build_rgb_sample, collate_rgb
+from datasets.tasks import get_task
 
 logger = logging.getLogger(__name__)
-TASKS = ("SLT", "CSLR", "ISLR")
 SKIP_POLICIES = ("error", "skip")
 
 
 def target_text(entry: LabelEntry, task) -> str:
-    """What the model must generate: the gloss string for CSLR, the text otherwise."""
-    if task == "CSLR":
-        if not entry.gloss.strip():
-            raise DataFormatError(f"sample '{entry.name}': task CSLR needs a gloss, but field 'gloss' is empty")
-        return entry.gloss
-    return entry.text
+    """What the model must generate: the task's target field (the gloss string for CSLR, the text otherwise)."""
+    task = get_task(task)
+    target = getattr(entry, task.target_field)
+    if task.target_field == "gloss" and not target.strip():
+        raise DataFormatError(f"sample '{entry.name}': task {task.name} needs a gloss, but field 'gloss' is empty")
+    return target
 
 
 class SignDataset(Dataset):
@@ -49,8 +49,7 @@ class SignDataset(Dataset):
         lang: the prompt language of this corpus (needed only when corpora of several languages are mixed);
         max_frames: clips with more frames are refused before they are read into memory;
         pose_store: 'auto' (the store of pose_dir when there is one), a PoseStore, or None (read the files)."""
-        if task not in TASKS:
-            raise ValueError(f"unknown task '{task}'; expected one of {TASKS}")
+        get_task(task)  # UnknownTaskError for a name not in datasets/tasks.py
         if skip_policy not in SKIP_POLICIES:
             raise ValueError(f"unknown skip policy '{skip_policy}'; expected one of {SKIP_POLICIES}")
         self.entries = list(entries)

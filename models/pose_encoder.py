@@ -15,6 +15,11 @@ from models.stgcn import spatial_chain, temporal_chain
 ALL_PARTS = ("body", "left", "right", "face_all")
 # Body joint (index within the body part) whose spatial feature is added to each part.
 BODY_CONTEXT_JOINT = {"left": 7, "right": 8, "face_all": 0}  # left wrist, right wrist, nose
+# Pose encoder widths: the official (hard-coded) sizes, and a small one for CPU runs of the embedded default.
+POSE_PRESETS = {
+    "official": dict(proj_dim=64, spatial_widths=(64, 128, 256)),
+    "tiny": dict(proj_dim=32, spatial_widths=(32, 64, 64)),
+}
 # Paper Table 13 sub-pose groups.
 SUB_POSE_GROUPS = {
     "hands": ("left", "right"),

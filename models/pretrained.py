@@ -15,17 +15,16 @@ language is `lang`, default Chinese as the official CSL-Daily models).
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_model
 from transformers import MT5Config, MT5ForConditionalGeneration
 
+from models.checkpoint_layout import convert_checkpoint, load_state_dict_into
 from models.language_model import LanguageModelError, load_language_model, load_tokenizer
-from models.uni_sign import UniSign, UniSignConfig
-from utils.checkpoint import (CheckpointError, convert_checkpoint, load_checkpoint_file, load_state_dict_into,
-                              replace_directory)
+from utils.checkpoint import CheckpointError, load_checkpoint_file, replace_directory
 
 MODEL_TYPE = "uni_sign"
 CONFIG_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "model.safetensors", "README.md"
@@ -75,13 +74,9 @@ def write_model_files(model, directory, card):
     (directory / CARD_FILE).write_text(model_card_text(model, card), encoding="utf-8")
 
 
-def from_pretrained(source, lm_path=None, device="cpu", dtype=None, lang=None):
-    """A UniSign in eval mode from a saved directory, our checkpoint file or an official checkpoint file."""
-    return load_pretrained(source, lm_path, device, dtype, lang)[0]
-
-
-def load_pretrained(source, lm_path=None, device="cpu", dtype=None, lang=None):
-    """(UniSign in eval mode, the flags it was trained with: task, max_length, ... where recorded, else {})."""
+def load_pretrained(model_class, source, lm_path=None, device="cpu", dtype=None, lang=None):
+    """(`model_class` (UniSign) in eval mode, the flags it was trained with: task, max_length, ... where recorded,
+    else {}) from a saved directory, our checkpoint file or an official checkpoint file."""
     source = Path(source)
     if source.is_dir():
         config, state_dict, language_model, tokenizer, flags = _read_directory(source)
@@ -89,16 +84,17 @@ def load_pretrained(source, lm_path=None, device="cpu", dtype=None, lang=None):
         config, state_dict, language_model, tokenizer, flags = _read_checkpoint_file(source, lm_path)
     else:
         raise FileNotFoundError(f"{source}: neither a saved model directory nor a checkpoint file")
+    config = model_class.config_class.from_dict(config)
     config.lang = lang or config.lang
     if config.rgb is not None:
         config.rgb.backbone_weights = ""  # the backbone's weights are in the file; the ImageNet file may be absent
-    model = UniSign(config, language_model, tokenizer)
+    model = model_class(config, language_model, tokenizer)
     load_state_dict_into(model, state_dict, source=str(source), official=False)
     return model.to(device=device, dtype=dtype).eval(), flags
 
 
 def _read_directory(directory):
-    """(UniSignConfig, state dict, empty language model, tokenizer, training flags) of a saved directory."""
+    """(UniSignConfig dict, state dict, empty language model, tokenizer, training flags) of a saved directory."""
     config_file = directory / CONFIG_FILE
     if not config_file.is_file():
         raise CheckpointError(f"{directory}: no {CONFIG_FILE}; not a saved Uni-Sign model")
@@ -110,8 +106,7 @@ def _read_directory(directory):
     state_dict = load_file(directory / WEIGHTS_FILE)
     if "mt5_model.lm_head.weight" in state_dict and state_dict.keys() & INPUT_EMBEDDING_NAMES:
         untie_lm_head(language_model)  # saved apart (tied copies are saved once); MT5Config ties whatever it says
-    uni_sign = UniSignConfig.from_dict(config["uni_sign"])
-    return uni_sign, state_dict, language_model, load_tokenizer(directory), config.get("training", {})
+    return config["uni_sign"], state_dict, language_model, load_tokenizer(directory), config.get("training", {})
 
 
 def _read_checkpoint_file(path, lm_path):
@@ -121,7 +116,7 @@ def _read_checkpoint_file(path, lm_path):
                                  f"lm_path (the mT5 directory it was trained with), or load a saved directory")
     ours = convert_checkpoint(load_checkpoint_file(path), to="ours")  # official files: config from the shapes
     language_model, tokenizer = load_language_model(lm_path)
-    return UniSignConfig.from_dict(ours["config"]), ours["model"], language_model, tokenizer, ours.get("args", {})
+    return ours["config"], ours["model"], language_model, tokenizer, ours.get("args", {})
 
 
 def untie_lm_head(language_model):

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from datasets.tasks import get_task
+
 FEATURES = ("sign", "lm_enc")
 FEATURE_POINTS = ("pre_proj", "post_proj")
 BLANK = 0
@@ -141,7 +143,8 @@ class TaskHeadModel(nn.Module):
                  hidden_dim: int = 512, lstm_layers: int = 1, dropout: float = 0.1, label_smoothing: float = 0.0,
                  freeze_backbone: bool = False):
         super().__init__()
-        if task not in ("ISLR", "CSLR"):
+        self.head_kind = get_task(task).head  # "classification" (ISLR) or "ctc" (CSLR)
+        if self.head_kind is None:
             raise ValueError(f"task-specific heads exist for ISLR and CSLR, not {task}")
         if features not in FEATURES:
             raise ValueError(f"features must be one of {FEATURES}, not {features!r}")
@@ -154,7 +157,7 @@ class TaskHeadModel(nn.Module):
             in_dim = pose.pose_proj.out_features
         else:
             in_dim = pose.pose_proj.in_features
-        if task == "ISLR":
+        if self.head_kind == "classification":
             self.head = MLPClassificationHead(in_dim, len(vocab), hidden_dim, dropout)
         else:
             self.head = CTCHead(in_dim, len(vocab), hidden_dim // 2, lstm_layers, dropout)
@@ -181,7 +184,7 @@ class TaskHeadModel(nn.Module):
         return states[:, states.shape[1] - frame_mask.shape[1]:]  # drop the prompt positions
 
     def encode_targets(self, target_texts, device):
-        if self.task == "ISLR":
+        if self.head_kind == "classification":
             return torch.tensor([self.vocab.encode(text) for text in target_texts], device=device)
         sequences = [[self.vocab.encode(token) for token in text.split()] for text in target_texts]
         lengths = torch.tensor([len(sequence) for sequence in sequences], device=device)
@@ -193,7 +196,7 @@ class TaskHeadModel(nn.Module):
     def forward(self, parts, frame_mask, target_texts, rgb=None, langs=None) -> TaskHeadOutput:
         features = self.sign_features(parts, frame_mask, rgb, langs)
         device = features.device
-        if self.task == "ISLR":
+        if self.head_kind == "classification":
             logits = self.head(features, frame_mask)
             return TaskHeadOutput(self.head.loss(logits, self.encode_targets(target_texts, device),
                                                  self.label_smoothing), logits)
@@ -205,7 +208,7 @@ class TaskHeadModel(nn.Module):
     def predict(self, parts, frame_mask, rgb=None, langs=None) -> list[str]:
         """Predicted class names (ISLR) or gloss strings (CSLR)."""
         features = self.sign_features(parts, frame_mask, rgb, langs)
-        if self.task == "ISLR":
+        if self.head_kind == "classification":
             return [self.vocab.decode(index) for index in self.head(features, frame_mask).argmax(-1).tolist()]
         log_probs, lengths = self.head(features, frame_mask)
         return [" ".join(self.vocab.decode(index) for index in tokens)

@@ -13,6 +13,7 @@ from torch import nn
 from models.hand_fusion import HandRGBFusion, RGBConfig
 from models.language_model import PROMPT_TEMPLATE, load_language_model
 from models.pose_encoder import PoseEncoder, PoseEncoderConfig
+from models.pretrained import load_pretrained, save_pretrained
 
 IGNORE_INDEX = -100
 
@@ -48,6 +49,8 @@ class UniSignOutput:
 
 
 class UniSign(nn.Module):
+    config_class = UniSignConfig  # what models/pretrained.py builds the config of a saved model with
+
     def __init__(self, config: UniSignConfig, mt5_model, tokenizer):
         super().__init__()
         self.config = config
@@ -67,17 +70,18 @@ class UniSign(nn.Module):
         return cls(config, mt5_model, tokenizer)
 
     @classmethod
+    def load_pretrained(cls, source, lm_path=None, device="cpu", dtype=None, lang=None) -> tuple["UniSign", dict]:
+        """`from_pretrained` and the flags the model was trained with (task, max_length, ... where recorded)."""
+        return load_pretrained(cls, source, lm_path, device, dtype, lang)
+
+    @classmethod
     def from_pretrained(cls, source, lm_path=None, device="cpu", dtype=None, lang=None) -> "UniSign":
         """A trained model in eval mode: a saved directory, our checkpoint file or an official one
         (models/pretrained.py; files need `lm_path`, official files may need `lang`)."""
-        from models.pretrained import from_pretrained
-
-        return from_pretrained(source, lm_path, device, dtype, lang)
+        return load_pretrained(cls, source, lm_path, device, dtype, lang)[0]
 
     def save_pretrained(self, out_dir, card=None):
         """Save as a Hugging Face-style directory with a model card (models/pretrained.py); returns its path."""
-        from models.pretrained import save_pretrained
-
         return save_pretrained(self, out_dir, card)
 
     def prompt_text(self, lang=None) -> str:

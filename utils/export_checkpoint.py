@@ -15,10 +15,8 @@ import sys
 
 import torch
 
-from utils.checkpoint import (
-    CheckpointError, LAYOUTS, atomic_save, convert_checkpoint, infer_pose_config, is_official_architecture,
-    load_checkpoint_file,
-)
+from models.checkpoint_layout import LAYOUTS, convert_checkpoint, infer_pose_config, is_official_architecture
+from utils.checkpoint import CheckpointError, atomic_save, load_checkpoint_file
 
 DTYPES = {"keep": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

@@ -19,7 +19,7 @@ import torch
 
 from datasets.formats import DEFAULT_MAX_FRAMES, PoseClip, coordinate_range_problem, read_pose_file
 from datasets.keypoints import PARTS, SCORE_THRESHOLD, normalize_parts, sample_frame_indices
-from models.pretrained import load_pretrained
+from models.uni_sign import UniSign
 from utils.checkpoint import CheckpointError
 from utils.pose.backends import BackendSpec, create_backend
 from utils.pose.runner import extract_video_poses
@@ -50,7 +50,7 @@ def load_model(source, lm_path=None, lang=None, rgb_support=False, device=None):
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        model, trained = load_pretrained(source, lm_path=lm_path, device=device, lang=lang)
+        model, trained = UniSign.load_pretrained(source, lm_path=lm_path, device=device, lang=lang)
     except CheckpointError as error:
         raise InferenceError(f"{source} does not load into this version of the model code ({error})") from error
     trained_with_rgb = model.config.rgb is not None

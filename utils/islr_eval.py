@@ -24,9 +24,10 @@ rank mode ranks only among that subset's classes; constrained beams decode into 
 free beams are shared by all subsets (an out-of-subset output is a miss). Labels are matched to class names
 ignoring case and repeated whitespace; candidates use the dataset's own spelling.
 
-    python -m utils.islr_eval --dataset WLASL --finetune ckpt.pth --topk 1,3,5,7,10 --topk-mode rank \\
+    python eval.py --dataset WLASL --task ISLR --finetune ckpt.pth --topk 1,3,5,7,10 --topk-mode rank \\
         --class-lists WLASL_v0.3.json --subsets 100,300,1000,2000 --output_dir out/islr
-    python eval.py ... --topk 1,3,5,7,10 ...            # the same, through eval.py
+
+(eval.py routes any of this module's flags here; this module holds no command line of its own.)
 
 Writes `<split>_islr_topk.json` (metrics per subset) and `<split>_islr_predictions.jsonl` (per sample: the
 ranked candidates) to --output_dir and prints `Top-K Accuracies (Per Instance): {1: ..., 3: ...}` per subset
@@ -481,15 +482,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from train import get_args_parser
-
-    parser = get_args_parser()
-    parser.description = __doc__
-    parser.set_defaults(task="ISLR")
-    return add_arguments(parser)
-
-
 def dataset_vocabulary(spec) -> list[str]:
     """Every label text in the dataset's label files (train, dev, test: those present), first occurrence order."""
     from datasets.formats import read_labels
@@ -500,67 +492,3 @@ def dataset_vocabulary(spec) -> list[str]:
     if not texts:
         raise FileNotFoundError(f"no label file of dataset '{spec.name}' exists: {', '.join(map(str, paths))}")
     return dedupe(texts)
-
-
-def _rgb_settings(args, spec):
-    """The RGB-branch dataset settings as train.py builds them (None for pose-only runs)."""
-    if not getattr(args, "rgb_support", False):
-        return None
-    return {"video_dir": spec.rgb_dir_for(args.split), "sample_ratio": getattr(args, "rgb_sample_ratio", 0.1),
-            "sampling_rule": getattr(args, "sampling_rule", "official"),
-            "official_crop": getattr(args, "official_crop", False), "cache_dir": getattr(args, "crop_cache", "")}
-
-
-def main(argv=None):
-    from datasets.registry import get_dataset_spec, load_split
-    from runs.errors import user_errors
-    from runs.folder import owned_run_folder
-    from train import build_model, seed_everything
-
-    args = build_parser().parse_args(argv)
-    if args.task != "ISLR":
-        sys.exit("ISLR top-K evaluation needs --task ISLR")
-    if not args.finetune:
-        sys.exit("ISLR top-K evaluation needs --finetune CHECKPOINT")
-    seed_everything(args.seed)
-    spec = get_dataset_spec(args.dataset, args.dataset_config, args.labels_dir, args.pose_dir, args.rgb_dir)
-    vocabulary = dataset_vocabulary(spec)
-    try:
-        if args.class_lists:
-            benchmark, classes = read_class_list(args.class_lists)
-            subsets = benchmark_subsets(benchmark, align_classes(classes, vocabulary), args.subsets)
-        else:
-            if args.subsets:
-                sys.exit("--subsets needs --class-lists FILE")
-            subsets = {ALL_CLASSES: vocabulary}
-    except (ClassListError, FileNotFoundError) as error:
-        sys.exit(f"error: {error}")
-    settings = IslrEvalSettings(
-        ks=args.topk, mode=args.topk_mode, constrained=args.constrained, length_penalty=args.length_penalty,
-        chunk_size=args.rank_chunk_size, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, skip_policy=args.skip_policy,
-        num_workers=args.num_workers, progress=args.progress, rgb=_rgb_settings(args, spec),
-    )
-    try:
-        settings.validate()
-    except ValueError as error:
-        sys.exit(f"error: {error}")
-    with user_errors(args.debug), owned_run_folder(args.output_dir, training=False):
-        model = build_model(args, spec)
-        entries = load_split(spec, args.split)
-        results, records = evaluate_topk(model, entries, spec.pose_dir_for(args.split), subsets, settings)
-        results.update(dataset=args.dataset, split=args.split, checkpoint=str(args.finetune),
-                       class_list=str(args.class_lists) if args.class_lists else None)
-        output_dir = Path(args.output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / f"{args.split}_islr_topk.json").write_text(
-            json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        with open(output_dir / f"{args.split}_islr_predictions.jsonl", "w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    print_results(results, args.table_format)
-    return results
-
-
-if __name__ == "__main__":
-    main()

@@ -16,12 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+from datasets.tasks import get_task
 from utils.metrics import csl_daily_postprocess, islr_accuracy, translation_metrics, wer
 
 PREDICTION = "prediction"
 GROUND_TRUTH = "ground-truth"
 SAMPLE_PREFIX = "sample: "
-TASKS = ("SLT", "CSLR", "ISLR")
+SCORERS = {"translation": translation_metrics, "wer": wer, "accuracy": islr_accuracy}  # Task.scoring -> metrics
 
 
 def _marker(field: str) -> str:
@@ -153,11 +154,9 @@ def score_files(pred_path: str | Path, ref_path: str | Path, task: str,
     CSL-Daily post-processing first (idempotent, so already processed files score the same);
     `symmetric_punct` (needs char_level) folds full-width punctuation on both sides.
     """
-    task = task.upper()
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    if char_level and task != "SLT":
-        raise ValueError("char_level post-processing applies to the SLT task only")
+    task = get_task(task)
+    if char_level and not task.char_level_scoring:
+        raise ValueError(f"char_level post-processing applies to the SLT task only, not {task.name}")
     if symmetric_punct and not char_level:
         raise ValueError("symmetric_punct is part of the char_level post-processing")
     _, hyps, refs = pair_predictions(pred_path, ref_path)
@@ -170,10 +169,5 @@ def score_texts(hyps: list[str], refs: list[str], task: str,
     if char_level:
         processed = [csl_daily_postprocess(h, r, symmetric_punct) for h, r in zip(hyps, refs)]
         hyps, refs = [h for h, _ in processed], [r for _, r in processed]
-    if task == "SLT":
-        scores = translation_metrics(hyps, refs)
-    elif task == "CSLR":
-        scores = wer(hyps, refs)
-    else:
-        scores = islr_accuracy(hyps, refs)
+    scores = SCORERS[get_task(task).scoring](hyps, refs)
     return {**scores, "n": len(hyps)}

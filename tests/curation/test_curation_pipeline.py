@@ -13,7 +13,8 @@ from curation_cases import CROP, EXPECTED_CLIPS, SRT_A, broadcast, broadcast_dir
 
 from curation import pipeline
 from curation.demo import frame_index
-from curation.pipeline import main, read_manifest
+from curation.manifest import read_manifest
+from curation.pipeline import main
 from datasets.formats import read_csl_news_labels, read_pose_file
 
 

@@ -11,8 +11,8 @@ import numpy as np
 from curation_cases import CROP, EXPECTED_CLIPS, broadcast_dir  # noqa: F401 (fixture)
 
 import train
+from curation.manifest import read_manifest
 from curation.pipeline import main as curate_main
-from curation.pipeline import read_manifest
 from datasets.check_data import check_dataset
 from datasets.formats import write_pose_pkl
 

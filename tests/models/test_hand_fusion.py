@@ -1,8 +1,8 @@
 """The RGB hand branch inside Uni-Sign: stage 2 starts exactly at the stage-1 function."""
 import pytest
 import torch
-
 from conftest import random_parts
+
 from models.hand_fusion import HandRGBFusion, RGBConfig, make_gate
 from models.pose_encoder import PoseEncoderConfig
 from models.uni_sign import UniSign, UniSignConfig
@@ -60,7 +60,7 @@ def test_cross_attention_only_variant_and_bad_settings():
 
 
 def test_official_checkpoint_names_of_the_rgb_branch(tiny_lm_dir):
-    from utils.checkpoint import to_official_key
+    from models.checkpoint_layout import to_official_key
 
     keys = {to_official_key(key) for key in build(tiny_lm_dir, RGBConfig()).state_dict()}
     for expected in ("rgb_support_backbone.0.0.0.weight", "rgb_proj.weight", "fusion_pose_rgb_linear.weight",

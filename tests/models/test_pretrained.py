@@ -5,11 +5,12 @@ import json
 import pytest
 import torch
 
+from models.checkpoint_layout import convert_checkpoint
 from models.language_model import LanguageModelError
 from models.pretrained import ModelCard
 from models.uni_sign import UniSign
 from tests.conftest import random_parts
-from utils.checkpoint import CheckpointError, atomic_save, convert_checkpoint
+from utils.checkpoint import CheckpointError, atomic_save
 
 
 def randomized(model):

@@ -5,15 +5,14 @@ import re
 
 import pytest
 import torch
-
 from conftest import SHARED_DIR, random_parts
+
+from models.checkpoint_layout import (alias_groups, cast_floating, from_official_key, load_model_weights,
+                                      load_state_dict_into, to_official_key)
 from models.pose_encoder import PoseEncoderConfig
 from models.uni_sign import UniSign, UniSignConfig
 from utils import checkpoint as ckpt
-from utils.checkpoint import (
-    FORMAT, CheckpointError, alias_groups, atomic_save, from_official_key, load_checkpoint_file, load_model_weights,
-    load_state_dict_into, to_official_key,
-)
+from utils.checkpoint import FORMAT, CheckpointError, atomic_save, load_checkpoint_file
 from utils.export_checkpoint import main as export_main
 
 LISTING = SHARED_DIR / "spec" / "official_state_dict.txt"
@@ -116,7 +115,7 @@ def hand_built_official_state_dict(dtype=torch.float32):
     mt5.lm_head.weight = torch.nn.Parameter(torch.randn_like(mt5.shared.weight) * 0.03)  # mT5-Base: untied
     for key, value in mt5.state_dict().items():
         state_dict[f"mt5_model.{key}"] = value
-    state_dict = ckpt.cast_floating(state_dict, dtype)
+    state_dict = cast_floating(state_dict, dtype)
     for key, (shape, _, _) in listing.items():
         assert tuple(state_dict[key].shape) == shape, key
     assert set(state_dict) == set(listing)
@@ -377,26 +376,12 @@ def test_export_refuses_unsafe_input_and_warns_for_non_official_architecture(tin
 # ----------------------------------------------------------------------------- end to end
 
 
-def test_official_dataset_names_follow_the_official_prompt_and_scoring_rules(tmp_path):
-    from datasets.registry import get_dataset_spec
-    from datasets.synthetic import generate_corpus
-    from train import char_level_scoring, prompt_language
-
-    generate_corpus(tmp_path, size="tiny", lang="en")
-    labels = tmp_path / "sentences"
-    expected = {"CSL_Daily": ("Chinese", True), "CSL_News": ("Chinese", False), "How2Sign": ("English", False),
-                "Synthetic": ("English", False)}
-    for name, (lang, char_level) in expected.items():
-        spec = get_dataset_spec(name, labels_dir=labels)
-        assert (prompt_language(spec), char_level_scoring("SLT", spec)) == (lang, char_level), name
-
-
 def test_official_export_round_trip_evaluates_identically(tiny_lm_dir, tmp_path):
     """eval.py --finetune OFFICIAL.pth (no config inside: the model comes from the flags) writes the official
     files, and gives exactly what our checkpoint of the same weights gives."""
     import eval as eval_script
     from datasets.synthetic import generate_corpus
-    from train import POSE_PRESETS
+    from models.pose_encoder import POSE_PRESETS
 
     corpus = tmp_path / "corpus"
     generate_corpus(corpus, size="tiny")
