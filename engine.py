@@ -14,8 +14,8 @@ import torch
 from tqdm import tqdm
 
 from datasets.sign_dataset import batch_to_device
-from utils.metrics import csl_daily_postprocess
-from utils.prediction_files import score_texts, write_predictions, write_references
+from evaluation.metrics import csl_daily_postprocess
+from evaluation.prediction_files import score_texts, write_predictions, write_references
 
 AUTOCAST_DTYPES = {"off": None, "bf16": torch.bfloat16}  # --autocast: forward passes under torch.autocast
 

@@ -6,7 +6,7 @@
   # score official-format files (prints one JSON object); --bleurt-checkpoint DIR adds BLEURT (English SLT)
   python eval.py --score test_pres.txt test_refs.txt --task SLT --char-level
 
-  # ISLR top-K / benchmark subsets (utils/islr_eval.py; any of its flags routes there)
+  # ISLR top-K / benchmark subsets (evaluation/islr_topk.py; any of its flags routes there)
   python eval.py --dataset WLASL --task ISLR --finetune ckpt.pth --topk 1,3,5,7,10 --topk-mode rank \
       --class-lists WLASL_v0.3.json --subsets 100,300,1000,2000 [--constrained]
 
@@ -22,9 +22,9 @@ from datasets.tasks import TASK_NAMES
 from runs.errors import user_errors
 from runs.folder import owned_run_folder
 from train import build_model, get_args_parser, run_evaluation, seed_everything
-from utils import islr_eval
-from utils.bleurt import BleurtUnavailable, add_bleurt_to_run, bleurt_for_files
-from utils.prediction_files import score_files
+from evaluation import islr_topk
+from evaluation.bleurt import BleurtUnavailable, add_bleurt_to_run, bleurt_for_files
+from evaluation.prediction_files import score_files
 
 
 def score_main(argv):
@@ -51,9 +51,9 @@ def score_main(argv):
 
 def islr_topk_parser() -> argparse.ArgumentParser:
     parser = get_args_parser()
-    parser.description = islr_eval.__doc__
+    parser.description = islr_topk.__doc__
     parser.set_defaults(task="ISLR")
-    return islr_eval.add_arguments(parser)
+    return islr_topk.add_arguments(parser)
 
 
 def _rgb_settings(args, spec):
@@ -66,7 +66,7 @@ def _rgb_settings(args, spec):
 
 
 def islr_topk_main(argv):
-    """ISLR top-K accuracy and benchmark subsets of one checkpoint (utils/islr_eval.py)."""
+    """ISLR top-K accuracy and benchmark subsets of one checkpoint (evaluation/islr_topk.py)."""
     args = islr_topk_parser().parse_args(argv)
     if args.task != "ISLR":
         sys.exit("ISLR top-K evaluation needs --task ISLR")
@@ -74,18 +74,18 @@ def islr_topk_main(argv):
         sys.exit("ISLR top-K evaluation needs --finetune CHECKPOINT")
     seed_everything(args.seed)
     spec = get_dataset_spec(args.dataset, args.dataset_config, args.labels_dir, args.pose_dir, args.rgb_dir)
-    vocabulary = islr_eval.dataset_vocabulary(spec)
+    vocabulary = islr_topk.dataset_vocabulary(spec)
     try:
         if args.class_lists:
-            benchmark, classes = islr_eval.read_class_list(args.class_lists)
-            subsets = islr_eval.benchmark_subsets(benchmark, islr_eval.align_classes(classes, vocabulary), args.subsets)
+            benchmark, classes = islr_topk.read_class_list(args.class_lists)
+            subsets = islr_topk.benchmark_subsets(benchmark, islr_topk.align_classes(classes, vocabulary), args.subsets)
         else:
             if args.subsets:
                 sys.exit("--subsets needs --class-lists FILE")
-            subsets = {islr_eval.ALL_CLASSES: vocabulary}
-    except (islr_eval.ClassListError, FileNotFoundError) as error:
+            subsets = {islr_topk.ALL_CLASSES: vocabulary}
+    except (islr_topk.ClassListError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")
-    settings = islr_eval.IslrEvalSettings(
+    settings = islr_topk.IslrEvalSettings(
         ks=args.topk, mode=args.topk_mode, constrained=args.constrained, length_penalty=args.length_penalty,
         chunk_size=args.rank_chunk_size, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, skip_policy=args.skip_policy,
@@ -98,7 +98,7 @@ def islr_topk_main(argv):
     with user_errors(args.debug), owned_run_folder(args.output_dir, training=False):
         model = build_model(args, spec)
         entries = load_split(spec, args.split)
-        results, records = islr_eval.evaluate_topk(model, entries, spec.pose_dir_for(args.split), subsets, settings)
+        results, records = islr_topk.evaluate_topk(model, entries, spec.pose_dir_for(args.split), subsets, settings)
         results.update(dataset=args.dataset, split=args.split, checkpoint=str(args.finetune),
                        class_list=str(args.class_lists) if args.class_lists else None)
         output_dir = Path(args.output_dir)
@@ -108,7 +108,7 @@ def islr_topk_main(argv):
         with open(output_dir / f"{args.split}_islr_predictions.jsonl", "w", encoding="utf-8") as handle:
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    islr_eval.print_results(results, args.table_format)
+    islr_topk.print_results(results, args.table_format)
     return results
 
 
@@ -116,7 +116,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if "--score" in argv:
         return score_main(argv)
-    if any(arg.split("=")[0] in islr_eval.FLAGS for arg in argv):
+    if any(arg.split("=")[0] in islr_topk.FLAGS for arg in argv):
         return islr_topk_main(argv)
     parser = get_args_parser()
     parser.description = __doc__

@@ -32,7 +32,7 @@ from runs.folder import owned_run_folder
 from train import (Run, build_model, checkpoint_payload, dataset_specs, eval_loader, get_args_parser, is_main_process,
                    model_config, report_results, run_training, seed_everything)
 from utils.checkpoint import load_checkpoint_file
-from utils.prediction_files import SCORERS
+from evaluation.prediction_files import SCORERS
 
 
 def get_task_head_parser():
@@ -68,7 +68,7 @@ def head_settings(args) -> dict:
 
 
 def evaluate_head(model, loader, task, progress=False) -> EvalResult:
-    """Predictions of the head on a split + utils.metrics scores (ISLR top-1 P-I/P-C, CSLR WER)."""
+    """Predictions of the head on a split + evaluation.metrics scores (ISLR top-1 P-I/P-C, CSLR WER)."""
     def loss_and_predictions(batch):
         inputs = (batch["parts"], batch["attention_mask"])
         loss = model(*inputs, batch["targets"], batch.get("rgb"), batch.get("langs")).loss

@@ -25,6 +25,7 @@ from datasets.sign_dataset import batch_to_device, collate_samples  # noqa: E402
 from datasets.synthetic import generate_corpus  # noqa: E402
 from engine import PlainStepper, build_optimizer, build_scheduler  # noqa: E402
 from models.language_model import EmbeddedLMConfig, build_embedded_lm  # noqa: E402
+from models.pose_encoder import POSE_PRESETS  # noqa: E402
 
 SETTINGS = [("pose-only", None), ("RGB-pose 0%", 0.0), ("RGB-pose 10%", 0.1), ("RGB-pose 25%", 0.25),
             ("RGB-pose 50%", 0.5)]

@@ -164,12 +164,13 @@ def job_settings(job, options) -> dict:
 
 
 def _pose_front_end():
-    """The pose front-end's API (utils/pose: MediaPipe by default), imported only when poses are wanted."""
+    """The pose front-end's API (pose_extraction/: MediaPipe by default), imported only when poses are wanted."""
     try:
-        from utils.pose import backends, runner
+        from pose_extraction import backends
+        from pose_extraction import runner
     except ImportError as error:
         raise CurationError(
-            f"--extract-poses needs the pose front-end (utils/pose, utils/pose_extraction.py), which cannot be "
+            f"--extract-poses needs the pose front-end (pose_extraction/, pose_extraction/extract.py), which cannot be "
             f"imported ({error}); run without --extract-poses and extract the poses of OUT/{RGB_DIR} later"
         ) from error
     return backends, runner

@@ -28,7 +28,7 @@ from datasets.formats import (DEFAULT_MAX_FRAMES, DataFormatError, PoseClip, _en
                               coordinate_range_problem, load_csl_news_records, load_official_records,
                               native_label_records, pose_clip_from_dict, read_pose_file, resolve_pose_path)
 from datasets.keypoints import SCORE_THRESHOLD
-from utils.safe_pickle import UnsafePickleError, safe_load
+from datasets.safe_pickle import UnsafePickleError, safe_load
 
 PROGRESS_MIN_SAMPLES = 500  # show a progress bar from this many samples on
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from datasets.keypoints import NUM_KEYPOINTS, PART_INDICES
-from utils.safe_pickle import safe_load
+from datasets.safe_pickle import safe_load
 
 POSE_SUFFIXES = (".pkl", ".npz")
 DEFAULT_MAX_FRAMES = 100_000  # longer clips are refused before their frames are stacked (hostile or broken files)

@@ -7,7 +7,7 @@ for every running beam at every step, with `input_ids` = the decoder sequence so
 start token, id 0 for mT5); every token it does not return gets score -inf. We return the trie children of the
 generated prefix, so a finished hypothesis is always one complete label followed by `</s>`.
 
-Off by default (the paper decodes freely); turned on with `--constrained` in `utils/islr_eval.py` / `eval.py`.
+Off by default (the paper decodes freely); turned on with `--constrained` in `evaluation/islr_topk.py` / `eval.py`.
 
 Notes
 * When the vocabulary has fewer reachable labels than there are beams, transformers fills the remaining

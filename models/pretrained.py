@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_model
+from safetensors.torch import load_file, save_file
 from transformers import MT5Config, MT5ForConditionalGeneration
 
 from models.checkpoint_layout import convert_checkpoint, load_state_dict_into
@@ -66,12 +66,27 @@ def write_model_files(model, directory, card):
     config = {"model_type": MODEL_TYPE, "uni_sign": model.config.to_dict(),
               "language_model": model.mt5_model.config.to_dict(), "training": card.training_flags()}
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    save_model(model, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    save_file(unique_tensors(model.state_dict()), str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
     model.tokenizer.save_pretrained(directory)
     vocab_file = getattr(model.tokenizer, "vocab_file", None)  # the SentencePiece model, for slow-tokenizer readers
     if vocab_file and Path(vocab_file).is_file():
         shutil.copyfile(vocab_file, directory / "spiece.model")
     (directory / CARD_FILE).write_text(model_card_text(model, card), encoding="utf-8")
+
+
+def unique_tensors(state_dict) -> dict:
+    """Each tensor once, under its first name (tied embeddings, the shared hand encoder); loading fills the other
+    names again (`load_state_dict_into`). Unlike safetensors' `save_model`, this accepts parameters that are views
+    into one larger buffer (DeepSpeed ZeRO's flattened parameters): `save_file` writes each view's own bytes."""
+    unique, seen = {}, set()
+    for name, tensor in state_dict.items():
+        identity = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
+                    tuple(tensor.stride()))
+        if identity in seen:
+            continue
+        seen.add(identity)
+        unique[name] = tensor.detach().cpu()
+    return unique
 
 
 def load_pretrained(model_class, source, lm_path=None, device="cpu", dtype=None, lang=None):
@@ -147,7 +162,7 @@ def model_card_text(model, card: ModelCard) -> str:
         lines.append("")
     lines += ["## Use", "", "```python", "from models.uni_sign import UniSign",
               "model = UniSign.from_pretrained(\"path/to/this/directory\")", "```", "",
-              "Input: 133-point COCO-WholeBody keypoints per frame (`utils/pose_extraction.py` extracts them from a "
+              "Input: 133-point COCO-WholeBody keypoints per frame (`pose_extraction/extract.py` extracts them from a "
               "video; `inference.py` runs the whole path).", "",
               "## Intended use and limits", "",
               "Research on sign language understanding. The model knows only the signs, signers and recording "

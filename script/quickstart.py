@@ -29,7 +29,7 @@ from datasets.formats import read_labels  # noqa: E402
 from datasets.synthetic import generate_corpus  # noqa: E402
 from models.language_model import EmbeddedLMConfig, build_embedded_lm  # noqa: E402
 from runs.folder import holds_run  # noqa: E402
-from utils.metrics import islr_accuracy, translation_metrics, wer  # noqa: E402
+from evaluation.metrics import islr_accuracy, translation_metrics, wer  # noqa: E402
 
 # The README's names of the test metrics.
 METRIC_NAMES = {"bleu4": "BLEU-4", "wer": "WER (lower is better)", "top1_acc_pi": "per-instance top-1"}

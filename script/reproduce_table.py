@@ -11,11 +11,11 @@ column source). The runner adds the paper's Table 2 recipe of the run's stage an
 as script/train_stage{1,2,3}.sh: the official global batch on any number of processes), runs every run in dependency order into OUT/<run id>/ (a run whose
 results.json exists is skipped unless --force; run ids are shared across tables, so stage-1 pre-training is
 trained once per OUT folder), then writes OUT/table<N>.md with the paper's numbers beside ours. For tables
-3-6 the utils.collect_results layout of the same runs is appended (real runs only).
+3-6 the evaluation.collect_results layout of the same runs is appended (real runs only).
 
 OUT/<run id>/runner.json records each run's command, its wall time and the machine (Table 9's time column).
 BLEURT (Table 6) is not computed by train.py: with --bleurt-checkpoint DIR the runner scores the runs' dev/test
-prediction files with utils/bleurt.py and adds `bleurt` to their results; without it the cells read "n/c".
+prediction files with evaluation/bleurt.py and adds `bleurt` to their results; without it the cells read "n/c".
 --in-process runs each command inside this Python process (the same argv, main() of train.py or
 train_task_head.py; output to the same log): it saves the ~5-7 s of imports per run, which dominate the
 synthetic runs. Real runs should keep the default (one process per run, or your own launcher).
@@ -240,10 +240,10 @@ def execute(commands, out: Path, force=False, threads=None, in_process=False):
 
 
 def add_bleurt(config, out: Path, checkpoint, rows=None) -> list[str]:
-    """Score BLEURT (utils.bleurt.add_bleurt_to_run) for the runs behind the table's BLEURT cells that lack it.
+    """Score BLEURT (evaluation.bleurt.add_bleurt_to_run) for the runs behind the table's BLEURT cells that lack it.
 
     Returns the run ids it scored. BleurtUnavailable when the checkpoint or its package is missing."""
-    from utils.bleurt import add_bleurt_to_run
+    from evaluation.bleurt import add_bleurt_to_run
 
     selected = selected_rows(config, rows)
     wanted = {}  # run id -> splits
@@ -302,7 +302,7 @@ def build_rows(config, out: Path, rows=None) -> list[dict]:
 
     A time cell is "<seconds> s (<ratio to the first row>x)"; a BLEURT cell of a finished run without BLEURT is
     NOT_COMPUTED."""
-    from utils.collect_results import RunError, read_run
+    from evaluation.collect_results import RunError, read_run
 
     selected = selected_rows(config, rows)
     built, base_seconds = [], None
@@ -356,8 +356,8 @@ def render_table(config, built, synthetic=False) -> str:
 
 
 def collector_table(config, out: Path, commands) -> str:
-    """The utils.collect_results layout of the same runs (tables 3-6; real dataset names only)."""
-    from utils.collect_results import collect
+    """The evaluation.collect_results layout of the same runs (tables 3-6; real dataset names only)."""
+    from evaluation.collect_results import collect
 
     if not config.get("collector_table"):
         return ""
@@ -391,7 +391,7 @@ def main(argv=None) -> str:
     config = load_table(args.table)
     out = Path(args.out).resolve()
     if args.bleurt_checkpoint and not args.dry_run:
-        from utils.bleurt import BleurtUnavailable, checkpoint_kind
+        from evaluation.bleurt import BleurtUnavailable, checkpoint_kind
 
         try:  # before hours of training: the folder exists and is a BLEURT checkpoint layout
             checkpoint_kind(args.bleurt_checkpoint)
@@ -412,7 +412,7 @@ def main(argv=None) -> str:
     if not args.table_only:
         execute(commands, out, args.force, args.threads, args.in_process)
     if args.bleurt_checkpoint:
-        from utils.bleurt import BleurtUnavailable
+        from evaluation.bleurt import BleurtUnavailable
 
         try:
             for run_id in add_bleurt(config, out, args.bleurt_checkpoint, rows):

@@ -16,7 +16,7 @@ from models.pretrained import ModelCard
 from tests.utils.pictures import messi_bgr, require_mediapipe, shifted_frames, write_video
 from train import get_args_parser
 from utils.checkpoint import FORMAT, atomic_save
-from utils.inference import InferenceError, SignTranslator
+from inference import InferenceError, SignTranslator
 
 MAX_NEW_TOKENS = 5
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from script import reproduce_table as rt
-from utils.bleurt import bleurt_for_files
+from evaluation.bleurt import bleurt_for_files
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = {"data_dir": Path("/data/synthetic"), "lm_dir": Path("/data/lm")}

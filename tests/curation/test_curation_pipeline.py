@@ -235,14 +235,14 @@ def test_single_video_and_subtitle_file_with_a_preset(broadcast, tmp_path):
 
 
 def test_extract_poses_without_the_front_end_is_a_clear_error(broadcast, tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "utils.pose", None)  # as if utils/pose were absent
+    monkeypatch.setitem(sys.modules, "pose_extraction", None)  # as if pose_extraction/ were absent
     assert curate(broadcast, tmp_path / "out", "--extract-poses") == 2
-    assert "--extract-poses needs the pose front-end (utils/pose" in capsys.readouterr().err
+    assert "--extract-poses needs the pose front-end (pose_extraction/" in capsys.readouterr().err
     assert not list((tmp_path / "out" / "rgb_format").iterdir())
 
 
 def test_extract_poses_without_mediapipe_is_a_clear_error(broadcast, tmp_path, monkeypatch, capsys):
-    backends = pytest.importorskip("utils.pose.backends")
+    backends = pytest.importorskip("pose_extraction.backends")
 
     def unavailable():
         raise backends.BackendUnavailable("mediapipe is not installed")

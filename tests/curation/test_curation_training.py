@@ -1,7 +1,7 @@
 """A curated corpus trains with train.py stage 1 (`--dataset CSL_News --task SLT`).
 
 TEST SCAFFOLDING: the real poses come from `--extract-poses` (the MediaPipe front-end in
-utils/pose_extraction.py). This test does not depend on it: `write_stand_in_poses` writes deterministic,
+pose_extraction/extract.py). This test does not depend on it: `write_stand_in_poses` writes deterministic,
 random-but-plausible keypoints (one per clip frame, in [0, 1], confident scores) for every clip, so that
 what is tested is the curated labels + layout going through the real loaders and training loop.
 """

@@ -82,11 +82,25 @@ def test_saving_over_a_model_replaces_it_whole_or_not_at_all(tiny_model, tmp_pat
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("models.pretrained.save_model", fail)
+    monkeypatch.setattr("models.pretrained.save_file", fail)
     with pytest.raises(OSError, match="disk full"):
         tiny_model.save_pretrained(target)
     assert (target / "model.safetensors").read_bytes() == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model"]  # no half-written folder left
+
+
+def test_parameters_that_are_views_of_one_flat_buffer_save_and_load(tiny_model, tmp_path):
+    """DeepSpeed ZeRO keeps parameters as views into flat buffers; safetensors stores whole storages only."""
+    model = randomized(tiny_model)
+    expected = {name: value.clone() for name, value in model.state_dict().items()}
+    flat = torch.cat([parameter.detach().flatten() for parameter in model.parameters()])
+    offset = 0
+    for parameter in model.parameters():
+        parameter.data = flat[offset: offset + parameter.numel()].view_as(parameter)
+        offset += parameter.numel()
+    loaded = UniSign.from_pretrained(model.save_pretrained(tmp_path / "model"))
+    for name, value in expected.items():
+        torch.testing.assert_close(loaded.state_dict()[name], value, rtol=0, atol=0)
 
 
 def test_a_bare_language_model_directory_is_not_a_uni_sign_model(tiny_lm_dir):

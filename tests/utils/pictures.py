@@ -34,7 +34,7 @@ def astronaut_bgr():
 
 def mediapipe_backend(static_image_mode=True):
     """A MediaPipe Holistic backend, or skip when mediapipe is not installed."""
-    from utils.pose.backends import BackendUnavailable, MediaPipeHolisticBackend
+    from pose_extraction.backends import BackendUnavailable, MediaPipeHolisticBackend
 
     try:
         return MediaPipeHolisticBackend(static_image_mode=static_image_mode)
@@ -43,7 +43,7 @@ def mediapipe_backend(static_image_mode=True):
 
 
 def require_mediapipe():
-    from utils.pose.backends import BackendUnavailable, import_mediapipe
+    from pose_extraction.backends import BackendUnavailable, import_mediapipe
 
     try:
         import_mediapipe()

@@ -13,7 +13,7 @@ from models.pose_encoder import PoseEncoderConfig
 from models.uni_sign import UniSign, UniSignConfig
 from utils import checkpoint as ckpt
 from utils.checkpoint import FORMAT, CheckpointError, atomic_save, load_checkpoint_file
-from utils.export_checkpoint import main as export_main
+from models.export_checkpoint import main as export_main
 
 LISTING = SHARED_DIR / "spec" / "official_state_dict.txt"
 TINY_POSE = dict(proj_dim=8, spatial_widths=(8, 16, 16))

@@ -4,7 +4,7 @@ A backend is a callable `backend(frame_bgr) -> (keypoints (133, 2) x/W y/H float
 with `start_video()` (forget tracking state before a new video) and `close()`.
 
 * `mediapipe` (default): MediaPipe Holistic 0.10.14, whose models ship inside the wheel, so it runs
-  offline (model_complexity=1). Mapped onto COCO-WholeBody by `utils.pose.mapping`.
+  offline (model_complexity=1). Mapped onto COCO-WholeBody by `pose_extraction.mapping`.
 * `rtmlib`: the paper's RTMPose/RTMW whole-body model through rtmlib, from local ONNX files only
   (rtmlib would otherwise download them). Several people -> `datasets.formats.select_main_signer`.
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from datasets.formats import select_main_signer
 from datasets.keypoints import NUM_KEYPOINTS
-from utils.pose.mapping import holistic_to_wholebody, landmarks_to_array, pixels_to_normalised
+from pose_extraction.mapping import holistic_to_wholebody, landmarks_to_array, pixels_to_normalised
 
 BACKENDS = ("mediapipe", "rtmlib")
 MEDIAPIPE_VERSION = "0.10.14"

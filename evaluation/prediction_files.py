@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable
 
 from datasets.tasks import get_task
-from utils.metrics import csl_daily_postprocess, islr_accuracy, translation_metrics, wer
+from evaluation.metrics import csl_daily_postprocess, islr_accuracy, translation_metrics, wer
 
 PREDICTION = "prediction"
 GROUND_TRUTH = "ground-truth"

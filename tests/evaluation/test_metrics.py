@@ -1,21 +1,12 @@
-"""Tests for utils.metrics: hand-computed values for every metric and the official quirks."""
+"""Tests for evaluation.metrics: hand-computed values for every metric and the official quirks."""
 import math
 import random
 
 import numpy as np
 import pytest
 
-from utils.metrics import (
-    bleu_scores,
-    csl_daily_postprocess,
-    edit_distance_matrix,
-    edit_distance_matrix_uint8,
-    islr_accuracy,
-    islr_topk,
-    rouge_l,
-    translation_metrics,
-    wer,
-)
+from evaluation.metrics import (bleu_scores, csl_daily_postprocess, edit_distance_matrix, edit_distance_matrix_uint8,
+                                islr_accuracy, islr_topk, rouge_l, translation_metrics, wer)
 
 # ----------------------------------------------------------------------------- BLEU
 

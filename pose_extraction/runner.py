@@ -1,6 +1,6 @@
 """Extract one official-layout pose file per video: resume, parallel workers, failure report.
 
-Per video: decode frames (utils.pose.video) -> backend per frame -> keypoints (T, 133, 2), scores (T, 133)
+Per video: decode frames (pose_extraction.video) -> backend per frame -> keypoints (T, 133, 2), scores (T, 133)
 -> `datasets.formats.write_pose_pkl` to a temporary file beside the target, then an atomic rename, so a
 pose file that exists is always complete (that is what resume relies on).
 
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from datasets.formats import write_pose_pkl
-from utils.pose.backends import BackendSpec, check_backend, create_backend
-from utils.pose.video import DEFAULT_MAX_SIDE, VideoReadError, find_videos, iter_frames, open_video
+from pose_extraction.backends import BackendSpec, check_backend, create_backend
+from pose_extraction.video import DEFAULT_MAX_SIDE, VideoReadError, find_videos, iter_frames, open_video
 
 REPORT_NAME = "extraction_report.json"
 

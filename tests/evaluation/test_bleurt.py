@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import eval as eval_cli
-from utils.bleurt import BleurtUnavailable, add_bleurt_to_run, bleurt_score, checkpoint_kind, load_scorer
-from utils.prediction_files import write_predictions, write_references
+from evaluation.bleurt import BleurtUnavailable, add_bleurt_to_run, bleurt_score, checkpoint_kind, load_scorer
+from evaluation.prediction_files import write_predictions, write_references
 
 HYPS = ["the cat sat on the mat .", "a dog sat"]
 REFS = ["the cat sat on a mat .", "the dog sat on the mat"]

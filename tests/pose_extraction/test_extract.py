@@ -18,12 +18,13 @@ from datasets.formats import read_pose_file
 from datasets.keypoints import PART_INDICES, normalize_parts
 from tests.utils.pictures import (astronaut_bgr, mediapipe_backend, messi_bgr, require_mediapipe, shifted_frames,
                                   write_video)
-from utils.pose import backends, mapping
-from utils.pose.backends import BackendSpec, BackendUnavailable, RtmlibBackend
-from utils.pose.runner import REPORT_NAME, plan_jobs, run_extraction
-from utils.pose.video import downscale
-from utils.pose_extraction import main as extraction_main
-from utils.safe_pickle import safe_load
+from pose_extraction import backends
+from pose_extraction import mapping
+from pose_extraction.backends import BackendSpec, BackendUnavailable, RtmlibBackend
+from pose_extraction.runner import REPORT_NAME, plan_jobs, run_extraction
+from pose_extraction.video import downscale
+from pose_extraction.extract import main as extraction_main
+from datasets.safe_pickle import safe_load
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LEFT_HAND, RIGHT_HAND, FACE = slice(91, 112), slice(112, 133), slice(23, 91)
@@ -266,7 +267,7 @@ def test_cli_runs_parallel_workers_and_exits_non_zero_on_failures(video_dir, tmp
         (source / name).write_bytes((video_dir / name).read_bytes())
     (source / "again.mp4").write_bytes((video_dir / "sub" / "short.mp4").read_bytes())
     completed = subprocess.run(
-        [sys.executable, "-m", "utils.pose_extraction", "--input", str(source), "--out", str(tmp_path / "out"),
+        [sys.executable, "-m", "pose_extraction", "--input", str(source), "--out", str(tmp_path / "out"),
          "--workers", "2", "--no-progress"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 1, completed.stderr
     assert "2 extracted" in completed.stderr and "FAILED" in completed.stderr and "broken.mp4" in completed.stderr

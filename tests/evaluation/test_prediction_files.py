@@ -1,18 +1,12 @@
-"""Tests for utils.prediction_files: reading, writing, pairing and scoring official files."""
+"""Tests for evaluation.prediction_files: reading, writing, pairing and scoring official files."""
 import json
 
 import pytest
 import sacrebleu
 
-from utils.metrics import bleu_scores
-from utils.prediction_files import (
-    pair_predictions,
-    read_predictions,
-    read_references,
-    score_files,
-    write_predictions,
-    write_references,
-)
+from evaluation.metrics import bleu_scores
+from evaluation.prediction_files import (pair_predictions, read_predictions, read_references, score_files,
+                                         write_predictions, write_references)
 
 GOLDEN_KEYS = [
     "csl_daily_pose_only/dev",

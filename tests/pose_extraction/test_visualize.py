@@ -5,8 +5,8 @@ import pytest
 
 from datasets.formats import write_pose_pkl
 from tests.utils.pictures import write_video
-from utils import visualize
-from utils.visualize import FADE_ALPHA, PART_COLOURS, draw_pose
+from pose_extraction import visualize
+from pose_extraction.visualize import FADE_ALPHA, PART_COLOURS, draw_pose
 
 BACKGROUND = (40, 40, 40)
 

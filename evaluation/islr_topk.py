@@ -45,7 +45,7 @@ from typing import Sequence
 import torch
 from tqdm import tqdm
 
-from utils.metrics import islr_topk
+from evaluation.metrics import islr_topk
 
 DEFAULT_KS = (1, 3, 5, 7, 10)
 MODES = ("beams", "rank")
@@ -462,7 +462,7 @@ def parse_ks(text: str) -> tuple:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    group = parser.add_argument_group("ISLR top-K and benchmark subsets (utils/islr_eval.py)")
+    group = parser.add_argument_group("ISLR top-K and benchmark subsets (evaluation/islr_topk.py)")
     group.add_argument("--topk", type=parse_ks, default=DEFAULT_KS, help="K values, e.g. 1,3,5,7,10 (default)")
     group.add_argument("--topk-mode", choices=MODES, default="beams",
                        help="beams: K-best beam outputs (default); rank: closed-set ranking of every class label")

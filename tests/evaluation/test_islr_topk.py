@@ -8,10 +8,9 @@ from torch import nn
 import eval as eval_cli
 from datasets.formats import read_labels
 from datasets.sign_dataset import SignDataset
-from utils.islr_eval import (
-    ALL_CLASSES, ClassListError, IslrEvalSettings, align_classes, benchmark_subsets, dedupe, evaluate_topk,
-    normalise_scores, official_topk_lines, rank_labels, read_class_list, read_msasl_classes, read_wlasl_classes,
-)
+from evaluation.islr_topk import (ALL_CLASSES, ClassListError, IslrEvalSettings, align_classes, benchmark_subsets,
+                                  dedupe, evaluate_topk, normalise_scores, official_topk_lines, rank_labels,
+                                  read_class_list, read_msasl_classes, read_wlasl_classes)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from utils.collect_results import PAPER, RunError, build_table, collect, main, read_run
+from evaluation.collect_results import PAPER, RunError, build_table, collect, main, read_run
 
 
 def make_run(folder, args, results=None, topk=None, split_files=None):

@@ -9,7 +9,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from utils.safe_pickle import UnsafePickleError, safe_load, safe_loads
+from datasets.safe_pickle import UnsafePickleError, safe_load, safe_loads
 
 
 class _Gadget:
