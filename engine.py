@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from datasets.sign_dataset import batch_to_device
+from datasets.sign_dataset import DeviceBatches
 from evaluation.metrics import csl_daily_postprocess
 from evaluation.prediction_files import score_texts, write_predictions, write_references
 
@@ -161,13 +161,9 @@ def train_one_epoch(stepper, loader, epoch, args, progress_state, log=None, on_s
     device = next(stepper.module.parameters()).device
     stepper.model.train()
     losses, samples, start = [], 0, time.time()
-    progress = tqdm(loader, desc=f"epoch {epoch}", dynamic_ncols=True, disable=not getattr(args, "progress", True))
+    batches = DeviceBatches(loader, device, counts=progress_state)
+    progress = tqdm(batches, desc=f"epoch {epoch}", dynamic_ncols=True, disable=not getattr(args, "progress", True))
     for batch in progress:
-        progress_state["batch"] += 1
-        progress_state["skipped"] += batch["skipped"]
-        if not batch["names"]:
-            continue
-        batch = batch_to_device(batch, device)
         with autocast(device, getattr(args, "autocast", "off")):
             loss = stepper.model(batch["parts"], batch["attention_mask"], batch["targets"], batch.get("rgb"),
                                  batch.get("langs")).loss
@@ -222,18 +218,15 @@ def collect_predictions(model, loader, evaluate_batch, desc="eval", progress=Tru
     Returns (names, predictions, references, mean loss over batches (as official), skipped samples)."""
     device = next(model.parameters()).device
     model.eval()
-    names, predictions, references, losses, skipped = [], [], [], [], 0
-    for batch in tqdm(loader, desc=desc, dynamic_ncols=True, disable=not progress):
-        skipped += batch["skipped"]
-        if not batch["names"]:
-            continue
-        batch = batch_to_device(batch, device)
+    names, predictions, references, losses = [], [], [], []
+    batches = DeviceBatches(loader, device)
+    for batch in tqdm(batches, desc=desc, dynamic_ncols=True, disable=not progress):
         loss, texts = evaluate_batch(batch)
         losses.append(loss.item())
         predictions += texts
         references += batch["targets"]
         names += batch["names"]
-    return names, predictions, references, sum(losses) / max(1, len(losses)), skipped
+    return names, predictions, references, sum(losses) / max(1, len(losses)), batches.skipped
 
 
 def evaluate(model, loader, task, split="dev", char_level=False, symmetric_punct=False, num_beams=4,

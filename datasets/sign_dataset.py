@@ -32,7 +32,7 @@ def target_text(entry: LabelEntry, task) -> str:
 
 
 class SignDataset(Dataset):
-    """One sample = {name, parts: {part: float32 (T, V, 3)}, frame_numbers, target, text, gloss}.
+    """One sample = {name, parts: {part: float32 (T, V, 3)}, frame_numbers (T,), target, lang[, rgb]}.
 
     Frames above `max_length` are randomly sub-sampled as officially, but from a generator seeded by
     (seed, epoch, index) so runs, resumes and evaluations are reproducible. With skip_policy='skip' an
@@ -111,13 +111,8 @@ class SignDataset(Dataset):
         sample = {
             "name": entry.name,
             "parts": {part: torch.from_numpy(np.array(values, dtype=np.float32)) for part, values in parts.items()},
-            "frame_numbers": frame_numbers,
-            "raw_keypoints": clip.keypoints[frame_numbers],  # (T, 133, 2), for the RGB branch
-            "raw_scores": clip.scores[frame_numbers],  # (T, 133)
+            "frame_numbers": frame_numbers,  # (T,) the clip's frames the sample holds
             "target": target_text(entry, self.task),
-            "text": entry.text,
-            "gloss": entry.gloss,
-            "video_path": entry.video_path,
             "lang": self.lang,
         }
         if self.rgb is not None:
@@ -156,17 +151,40 @@ def collate_samples(samples) -> dict:
         "names": [sample["name"] for sample in samples],
         "parts": {part: pad_repeat_last([sample["parts"][part] for sample in samples]) for part in PARTS},
         "attention_mask": attention_mask,
-        "lengths": lengths,
         "targets": [sample["target"] for sample in samples],
-        "texts": [sample["text"] for sample in samples],
-        "glosses": [sample["gloss"] for sample in samples],
         "langs": [sample["lang"] for sample in samples] if samples[0]["lang"] else None,
-        "samples": samples,
         "skipped": skipped,
     }
     if "rgb" in samples[0]:
         batch["rgb"] = collate_rgb([sample["rgb"] for sample in samples])
     return batch
+
+
+class DeviceBatches:
+    """The non-empty batches of `loader`, moved to `device`.
+
+    `counts` ({'batch', 'skipped'}, updated in place; a new one by default) counts the batches drawn from the
+    loader, empty ones included (the position in the epoch that a resume restarts from), and the samples the
+    collate dropped (unreadable ones under skip_policy='skip').
+    """
+
+    def __init__(self, loader, device, counts=None):
+        self.loader, self.device = loader, device
+        self.counts = counts if counts is not None else {"batch": 0, "skipped": 0}
+
+    def __iter__(self):
+        for batch in self.loader:
+            self.counts["batch"] += 1
+            self.counts["skipped"] += batch["skipped"]
+            if batch["names"]:
+                yield batch_to_device(batch, self.device)
+
+    @property
+    def skipped(self) -> int:
+        return self.counts["skipped"]
+
+    def __len__(self):
+        return len(self.loader)
 
 
 def batch_to_device(batch, device) -> dict:

@@ -43,9 +43,14 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from datasets.formats import read_labels
+from datasets.registry import SPLITS
+from datasets.sign_dataset import DeviceBatches, SignDataset, collate_samples
 from evaluation.metrics import islr_topk
+from models.constrained_decoding import constrained_generate
 
 DEFAULT_KS = (1, 3, 5, 7, 10)
 MODES = ("beams", "rank")
@@ -221,18 +226,10 @@ class Collected:
 @torch.no_grad()
 def collect_beams(model, loader, max_k, num_beams=4, max_new_tokens=None, trie=None, progress=False) -> Collected:
     """K-best beam outputs per sample (free, or constrained to `trie`), de-duplicated, at most max_k each."""
-    from datasets.sign_dataset import batch_to_device
-    from models.constrained_decoding import constrained_generate
-
-    device = next(model.parameters()).device
     model.eval()
     beams = max(num_beams, max_k)
-    result = Collected()
-    for batch in tqdm(loader, desc="islr beams", dynamic_ncols=True, disable=not progress):
-        result.skipped += batch["skipped"]
-        if not batch["names"]:
-            continue
-        batch = batch_to_device(batch, device)
+    result, batches = Collected(), DeviceBatches(loader, next(model.parameters()).device)
+    for batch in tqdm(batches, desc="islr beams", dynamic_ncols=True, disable=not progress):
         if trie is not None:
             outputs = constrained_generate(model, batch["parts"], batch["attention_mask"], trie, num_beams=beams,
                                            max_new_tokens=max_new_tokens, num_return_sequences=beams,
@@ -251,28 +248,23 @@ def collect_beams(model, loader, max_k, num_beams=4, max_new_tokens=None, trie=N
             result.candidates.append(kept[:max_k])
         result.names += batch["names"]
         result.references += batch["targets"]
+    result.skipped = batches.skipped
     return result
 
 
 @torch.no_grad()
 def collect_rank_scores(model, loader, labels, chunk_size=512, length_penalty=0.0, progress=False) -> Collected:
     """Scores of every label for every sample: (N, C) in `Collected.scores` (summed or length-normalised)."""
-    from datasets.sign_dataset import batch_to_device
-
-    device = next(model.parameters()).device
     model.eval()
     lengths = label_lengths(model, labels)
-    result = Collected()
-    for batch in tqdm(loader, desc="islr rank", dynamic_ncols=True, disable=not progress):
-        result.skipped += batch["skipped"]
-        if not batch["names"]:
-            continue
-        batch = batch_to_device(batch, device)
+    result, batches = Collected(), DeviceBatches(loader, next(model.parameters()).device)
+    for batch in tqdm(batches, desc="islr rank", dynamic_ncols=True, disable=not progress):
         summed = model.score_candidates(batch["parts"], batch["attention_mask"], list(labels), rgb=batch.get("rgb"),
                                         chunk_size=chunk_size)
         result.scores.append(normalise_scores(summed.float(), lengths.to(summed.device), length_penalty).cpu())
         result.names += batch["names"]
         result.references += batch["targets"]
+    result.skipped = batches.skipped
     return result
 
 
@@ -344,10 +336,6 @@ class IslrEvalSettings:
 
 def _loader(entries, pose_dir, settings):
     """Evaluation order, no shuffling (as train.py's dev/test loaders)."""
-    from torch.utils.data import DataLoader
-
-    from datasets.sign_dataset import SignDataset, collate_samples
-
     extra = {"rgb": settings.rgb} if settings.rgb is not None else {}
     dataset = SignDataset(entries, pose_dir, "ISLR", settings.max_length, settings.seed, settings.skip_policy, **extra)
     return DataLoader(dataset, batch_size=settings.batch_size, shuffle=False, collate_fn=collate_samples,
@@ -484,8 +472,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def dataset_vocabulary(spec) -> list[str]:
     """Every label text in the dataset's label files (train, dev, test: those present), first occurrence order."""
-    from datasets.formats import read_labels
-    from datasets.registry import SPLITS
 
     paths = [Path(spec.labels[split]) for split in SPLITS if split in spec.labels]
     texts = [entry.text for path in paths if path.is_file() for entry in read_labels(path)]
