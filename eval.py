@@ -21,7 +21,7 @@ from datasets.registry import get_dataset_spec, load_split
 from datasets.tasks import TASK_NAMES
 from runs.errors import user_errors
 from runs.folder import owned_run_folder
-from train import build_model, get_args_parser, run_evaluation, seed_everything
+from train import build_model, get_args_parser, rgb_sampling, run_evaluation, seed_everything
 from evaluation import islr_topk
 from evaluation.bleurt import BleurtUnavailable, add_bleurt_to_run, bleurt_for_files
 from evaluation.prediction_files import score_files
@@ -58,11 +58,9 @@ def islr_topk_parser() -> argparse.ArgumentParser:
 
 def _rgb_settings(args, spec):
     """The RGB-branch dataset settings as train.py builds them (None for pose-only runs)."""
-    if not getattr(args, "rgb_support", False):
+    if not args.rgb_support:
         return None
-    return {"video_dir": spec.rgb_dir_for(args.split), "sample_ratio": getattr(args, "rgb_sample_ratio", 0.1),
-            "sampling_rule": getattr(args, "sampling_rule", "official"),
-            "official_crop": getattr(args, "official_crop", False), "cache_dir": getattr(args, "crop_cache", "")}
+    return {"video_dir": spec.rgb_dir_for(args.split), "cache_dir": args.crop_cache, **rgb_sampling(args).to_dict()}
 
 
 def islr_topk_main(argv):

@@ -35,6 +35,7 @@ import torch
 
 from datasets.formats import DEFAULT_MAX_FRAMES, PoseClip, coordinate_range_problem, read_pose_file
 from datasets.keypoints import PARTS, SCORE_THRESHOLD, normalize_parts, sample_frame_indices
+from datasets.rgb import RGBSampling, build_rgb_sample, collate_rgb
 from models.uni_sign import UniSign
 from pose_extraction.backends import BACKENDS, BackendSpec, BackendUnavailable, create_backend
 from pose_extraction.runner import extract_video_poses
@@ -78,14 +79,23 @@ def load_model(source, lm_path=None, lang=None, rgb_support=False, device=None):
     return model, trained
 
 
+def trained_rgb_sampling(trained: dict) -> RGBSampling:
+    """The RGB sampling a model was trained with: a saved directory records it, a checkpoint file its flags."""
+    if trained.get("rgb_sampling"):
+        return RGBSampling.from_dict(trained["rgb_sampling"])
+    return RGBSampling(trained.get("rgb_sample_ratio", 0.1), trained.get("sampling_rule", "official"),
+                       trained.get("official_crop", False))
+
+
 class SignTranslator:
     """A loaded model plus a lazily built pose extractor; `translate` one clip at a time."""
 
     def __init__(self, model, task="SLT", max_length=256, num_beams=4, max_new_tokens=100, classes=None,
                  rgb=False, backend_spec=BackendSpec(), max_side=DEFAULT_MAX_SIDE, seed=0, max_frames=DEFAULT_MAX_FRAMES,
-                 force=False):
+                 force=False, rgb_sampling=None):
         """max_frames: longer pose files are refused unread; force: translate pose input whose coordinates lie
-        outside [0, 1] (refused by default: the model would see garbage and still print a sentence)."""
+        outside [0, 1] (refused by default: the model would see garbage and still print a sentence);
+        rgb_sampling: which frames' hand crops an RGB-pose model sees (default: the official RGBSampling)."""
         self.model = model
         self.task = task
         self.max_length = max_length
@@ -98,6 +108,7 @@ class SignTranslator:
         self.seed = seed
         self.max_frames = max_frames
         self.force = force
+        self.rgb_sampling = rgb_sampling or RGBSampling()
         self._backend = None
 
     @classmethod
@@ -114,6 +125,7 @@ class SignTranslator:
         for key, default in (("max_length", 256), ("num_beams", 4), ("max_new_tokens", 100)):
             if options.get(key) is None:
                 options[key] = trained.get(key, default)
+        options.setdefault("rgb_sampling", trained_rgb_sampling(trained))
         return cls(model, task=task, rgb=rgb_support, **options)
 
     # ------------------------------------------------------------------ inputs
@@ -164,9 +176,7 @@ class SignTranslator:
         """Hand crops for the RGB branch, sampled and cropped as the dataset does."""
         if video is None:
             raise InferenceError("RGB-pose inference needs the video, not only a pose file")
-        from datasets.rgb import build_rgb_sample, collate_rgb
-
-        settings = self.model.config.rgb
+        settings = self.rgb_sampling
         sample = build_rgb_sample(video, clip.keypoints[frame_numbers], clip.scores[frame_numbers], frame_numbers,
                                   settings.sample_ratio, np.random.default_rng(self.seed),
                                   official_crop=settings.official_crop, rule=settings.sampling_rule)

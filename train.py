@@ -22,6 +22,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from datasets.formats import DEFAULT_MAX_FRAMES, DataFormatError
 from datasets.preflight import SplitData, check_splits, format_issues, write_issues
 from datasets.registry import get_dataset_spec, load_split
+from datasets.rgb import RGBSampling
 from datasets.samplers import LengthGroupedBatchSampler, ResumableRandomBatchSampler, frame_counts
 from datasets.sign_dataset import SignDataset, collate_samples
 from datasets.tasks import TASK_NAMES, get_task
@@ -208,8 +209,12 @@ def rgb_config(args, new_branch=True) -> RGBConfig | None:
     if not args.rgb_support:
         return None
     weights = imagenet_weights(args) if new_branch else ""
-    return RGBConfig(args.rgb_sample_ratio, args.sampling_rule, args.fusion, args.gate_init, args.official_crop,
-                     weights)
+    return RGBConfig(fusion=args.fusion, gate_init=args.gate_init, backbone_weights=weights)
+
+
+def rgb_sampling(args) -> RGBSampling:
+    """Which frames' hand crops the RGB branch sees (a dataset setting)."""
+    return RGBSampling(args.rgb_sample_ratio, args.sampling_rule, args.official_crop)
 
 
 def imagenet_weights(args) -> str:
@@ -273,8 +278,7 @@ def build_model(args, spec) -> UniSign:
 def split_dataset(args, spec, split) -> SignDataset:
     rgb = None
     if args.rgb_support:
-        rgb = {"video_dir": spec.rgb_dir_for(split), "sample_ratio": args.rgb_sample_ratio,
-               "sampling_rule": args.sampling_rule, "official_crop": args.official_crop, "cache_dir": args.crop_cache}
+        rgb = {"video_dir": spec.rgb_dir_for(split), "cache_dir": args.crop_cache, **rgb_sampling(args).to_dict()}
     return SignDataset(load_split(spec, split), spec.pose_dir_for(split), args.task, args.max_length, args.seed,
                        args.skip_policy, rgb, spec.prompt_language(), args.max_frames)
 
@@ -641,8 +645,9 @@ class Run:
 
     def save_best_model(self, results):
         """OUTPUT_DIR/best: the best weights as a directory `UniSign.from_pretrained` loads, with a model card."""
+        sampling = rgb_sampling(self.args).to_dict() if self.args.rgb_support else None
         card = ModelCard(task=self.args.task, dataset=self.args.dataset, metrics=results,
-                         training_command=self.command, max_length=self.args.max_length)
+                         training_command=self.command, max_length=self.args.max_length, rgb_sampling=sampling)
         self.model.save_pretrained(self.output_dir / "best", card)
 
 

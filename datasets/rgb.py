@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,23 @@ BOX_SCALE = 1.2
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 NO_SAMPLE = np.array([-1], dtype=np.int64)
+
+
+@dataclass
+class RGBSampling:
+    """Which frames' hand crops the RGB branch sees, and how they are cut (dataset side; official defaults)."""
+
+    sample_ratio: float = 0.1  # P_samp: share of eligible frames whose hand crops are used
+    sampling_rule: str = "official"  # or "paper" (the appendix pseudo-code)
+    official_crop: bool = False  # reproduce the official negative-coordinate wrap-around in crops
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RGBSampling":
+        """From any dict that holds these fields (a run's training flags, an older model config's 'rgb')."""
+        return cls(**{field.name: values[field.name] for field in fields(cls) if field.name in values})
 
 
 # --------------------------------------------------------------------------- sampling

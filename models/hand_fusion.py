@@ -8,7 +8,7 @@ Submodules map one-to-one onto the official checkpoint entries (see utils/checkp
   gate.*                    <-> fusion_gate.*
   unused_linear.*           <-> fusion_pose_rgb_linear.*   (created but never used, as officially)
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -21,14 +21,17 @@ HANDS = ("left", "right")
 
 @dataclass
 class RGBConfig:
-    """RGB-pose settings; defaults are the official ones."""
+    """The RGB branch's model settings; defaults are the official ones. Which frames' crops it sees is a
+    dataset setting (datasets/rgb.py RGBSampling)."""
 
-    sample_ratio: float = 0.1  # P_samp: share of eligible frames whose hand crops are used
-    sampling_rule: str = "official"  # or "paper" (the appendix pseudo-code)
     fusion: str = "da"  # "da": cross + deformable attention (PGF); "ca": cross-attention only (Table 10)
     gate_init: str = "trainable"  # or "official" (never trains): see make_gate
-    official_crop: bool = False  # reproduce the official negative-coordinate wrap-around in crops
     backbone_weights: str = ""  # torchvision ImageNet EfficientNet-B0 file
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RGBConfig":
+        """Ignores the sampling fields that model configs of earlier releases held (now RGBSampling's)."""
+        return cls(**{field.name: values[field.name] for field in fields(cls) if field.name in values})
 
 
 class ReLUWithGradientAtZero(torch.autograd.Function):

@@ -41,10 +41,12 @@ class ModelCard:
     metrics: dict = field(default_factory=dict)  # {split: {metric: value}}
     notes: str = ""
     max_length: int = 256  # frames the model was trained on (longer clips are sub-sampled to this)
+    rgb_sampling: dict | None = None  # RGB-pose models: datasets/rgb.py RGBSampling of training
 
     def training_flags(self) -> dict:
-        """What inference reads back (`load_pretrained`): the task and the clip length of training."""
-        return {"task": self.task, "dataset": self.dataset, "max_length": self.max_length}
+        """What inference reads back (`load_pretrained`): the task, the clip length and RGB sampling of training."""
+        flags = {"task": self.task, "dataset": self.dataset, "max_length": self.max_length}
+        return {**flags, "rgb_sampling": self.rgb_sampling} if self.rgb_sampling else flags
 
 
 def save_pretrained(model, out_dir, card: ModelCard | None = None) -> Path:

@@ -38,7 +38,7 @@ class UniSignConfig:
         values = dict(values)
         pose = PoseEncoderConfig(**{key: tuple(v) if isinstance(v, list) else v for key, v in values.pop("pose").items()})
         rgb = values.pop("rgb", None)
-        return cls(pose=pose, rgb=RGBConfig(**rgb) if rgb else None, **values)
+        return cls(pose=pose, rgb=RGBConfig.from_dict(rgb) if rgb else None, **values)
 
 
 @dataclass

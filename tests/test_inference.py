@@ -163,12 +163,13 @@ def test_rgb_pose_inference_from_a_video(tiny_lm_dir, tmp_path, messi_video, pos
 
     torch.manual_seed(0)
     config = UniSignConfig(lang="English", pose=PoseEncoderConfig(proj_dim=8, spatial_widths=(8, 16, 16)),
-                           rgb=RGBConfig(sample_ratio=0.5))
+                           rgb=RGBConfig())
     model = UniSign.from_lm_path(config, tiny_lm_dir)
     checkpoint = save(model, tmp_path / "rgb.pth", "--rgb_support", "--rgb-sample-ratio", "0.5",
                       "--max-new-tokens", "3")
     translator = SignTranslator.from_checkpoint(checkpoint, tiny_lm_dir, rgb_support=True, device="cpu")
     assert translator.model.pose_encoder.hand_fusion is not None
+    assert translator.rgb_sampling.sample_ratio == 0.5  # the flag it was trained with
     result = translator.translate(messi_video)
     assert isinstance(result.text, str) and result.num_frames == 3
     with pytest.raises(InferenceError, match="needs the video"):

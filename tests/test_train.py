@@ -171,7 +171,8 @@ def test_stage2_script_continues_a_stage1_checkpoint_with_the_rgb_branch(tiny_lm
     completed = subprocess.run(["bash", "script/train_stage2.sh"], cwd=REPO, env=env, capture_output=True, text=True)
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     stage2 = load_checkpoint_file(tmp_path / "stage2" / "best_checkpoint.pth")
-    assert stage2["config"]["rgb"]["sample_ratio"] == 0.1
+    assert stage2["config"]["rgb"]["fusion"] == "da" and stage2["args"]["rgb_sample_ratio"] == 0.1
+    assert "sample_ratio" not in stage2["config"]["rgb"]  # frame sampling is a dataset setting, not the model's
     assert any(".hand_fusion.deformable_attention." in key for key in stage2["model"])
 
 
