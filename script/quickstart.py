@@ -58,9 +58,9 @@ def parse_args():
     parser.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate (default: the paper's Table 2)")
     parser.add_argument("--max-new-tokens", type=int, default=40)
     parser.add_argument("--autocast", default="off", choices=["bf16", "off"],
-                        help="'bf16' runs forward passes in bfloat16 (x1.5-1.7 per step on a CPU with AMX or "
-                             "AVX512-BF16, slower on one without); default %(default)s: the official fp32 numerics "
-                             "(docs/performance.md compares the two)")
+                        help="'bf16' runs forward passes in bfloat16 (x1.75 per training step on a CPU with AMX; "
+                             "one without bf16 instructions emulates it); default %(default)s: the official fp32 "
+                             "numerics (docs/performance.md compares the two)")
     parser.add_argument("--keep-states", action="store_true",
                         help="keep each finished stage's resumable training states (checkpoints/, ~70 MB a stage); "
                              "by default only the final and best checkpoints stay")
