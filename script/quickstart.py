@@ -75,7 +75,9 @@ def run_script(script, env_overrides, log_path, label, run_dir=None, epochs=1):
     run's optimizer steps (from its train_log.csv) with the ETA and the current loss."""
     env = {**os.environ, **{key: str(value) for key, value in env_overrides.items()}}
     started = time.time()
-    with open(log_path, "w") as log, tqdm(desc=label, unit="step", dynamic_ncols=True, leave=True) as bar:
+    no_steps = "{desc}: running {elapsed}" if run_dir is None else None  # evaluation: no optimizer steps to count
+    with open(log_path, "w") as log, tqdm(desc=label, unit="step", dynamic_ncols=True, leave=True,
+                                          bar_format=no_steps) as bar:
         process = subprocess.Popen(["bash", str(REPO_ROOT / "script" / script)], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, cwd=REPO_ROOT)
         while process.poll() is None:
