@@ -19,12 +19,12 @@ from pathlib import Path
 
 from datasets.registry import get_dataset_spec, load_split
 from datasets.tasks import TASK_NAMES
-from runs.errors import user_errors
-from runs.folder import owned_run_folder
-from train import build_model, get_args_parser, rgb_sampling, run_evaluation, seed_everything
 from evaluation import islr_topk
 from evaluation.bleurt import BleurtUnavailable, add_bleurt_to_run, bleurt_for_files
 from evaluation.prediction_files import score_files
+from runs.errors import user_errors
+from runs.folder import owned_run_folder
+from train import build_model, get_args_parser, rgb_dataset_settings, run_evaluation, seed_everything
 
 
 def score_main(argv):
@@ -56,13 +56,6 @@ def islr_topk_parser() -> argparse.ArgumentParser:
     return islr_topk.add_arguments(parser)
 
 
-def _rgb_settings(args, spec):
-    """The RGB-branch dataset settings as train.py builds them (None for pose-only runs)."""
-    if not args.rgb_support:
-        return None
-    return {"video_dir": spec.rgb_dir_for(args.split), "cache_dir": args.crop_cache, **rgb_sampling(args).to_dict()}
-
-
 def islr_topk_main(argv):
     """ISLR top-K accuracy and benchmark subsets of one checkpoint (evaluation/islr_topk.py)."""
     args = islr_topk_parser().parse_args(argv)
@@ -87,7 +80,7 @@ def islr_topk_main(argv):
         ks=args.topk, mode=args.topk_mode, constrained=args.constrained, length_penalty=args.length_penalty,
         chunk_size=args.rank_chunk_size, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, skip_policy=args.skip_policy,
-        num_workers=args.num_workers, progress=args.progress, rgb=_rgb_settings(args, spec),
+        num_workers=args.num_workers, progress=args.progress, rgb=rgb_dataset_settings(args, spec, args.split),
     )
     try:
         settings.validate()

@@ -36,6 +36,7 @@ import torch
 from datasets.formats import DEFAULT_MAX_FRAMES, PoseClip, coordinate_range_problem, read_pose_file
 from datasets.keypoints import PARTS, SCORE_THRESHOLD, normalize_parts, sample_frame_indices
 from datasets.rgb import RGBSampling, build_rgb_sample, collate_rgb
+from datasets.tasks import TASK_NAMES
 from models.uni_sign import UniSign
 from pose_extraction.backends import BACKENDS, BackendSpec, BackendUnavailable, create_backend
 from pose_extraction.runner import extract_video_poses
@@ -83,8 +84,7 @@ def trained_rgb_sampling(trained: dict) -> RGBSampling:
     """The RGB sampling a model was trained with: a saved directory records it, a checkpoint file its flags."""
     if trained.get("rgb_sampling"):
         return RGBSampling.from_dict(trained["rgb_sampling"])
-    return RGBSampling(trained.get("rgb_sample_ratio", 0.1), trained.get("sampling_rule", "official"),
-                       trained.get("official_crop", False))
+    return RGBSampling.from_flags(trained)
 
 
 class SignTranslator:
@@ -232,7 +232,7 @@ def get_args_parser():
                              "official)")
     parser.add_argument("--lm-path", default=None,
                         help="the MT5/T5 directory a checkpoint file was trained with (not needed for a directory)")
-    parser.add_argument("--task", choices=["SLT", "CSLR", "ISLR"], default=None,
+    parser.add_argument("--task", choices=TASK_NAMES, default=None,
                         help="default: the checkpoint's training task (else SLT)")
     parser.add_argument("--topk", type=int, default=None, help="candidates to print (default 5 for ISLR, else 1)")
     parser.add_argument("--classes", default=None, help="ISLR: rank this closed word list (one per line)")

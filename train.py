@@ -212,9 +212,12 @@ def rgb_config(args, new_branch=True) -> RGBConfig | None:
     return RGBConfig(fusion=args.fusion, gate_init=args.gate_init, backbone_weights=weights)
 
 
-def rgb_sampling(args) -> RGBSampling:
-    """Which frames' hand crops the RGB branch sees (a dataset setting)."""
-    return RGBSampling(args.rgb_sample_ratio, args.sampling_rule, args.official_crop)
+def rgb_dataset_settings(args, spec, split) -> dict | None:
+    """SignDataset's `rgb` for `split`: videos, crop cache and the frame sampling (None for pose-only runs)."""
+    if not args.rgb_support:
+        return None
+    return {"video_dir": spec.rgb_dir_for(split), "cache_dir": args.crop_cache,
+            **RGBSampling.from_flags(vars(args)).to_dict()}
 
 
 def imagenet_weights(args) -> str:
@@ -276,11 +279,9 @@ def build_model(args, spec) -> UniSign:
 
 
 def split_dataset(args, spec, split) -> SignDataset:
-    rgb = None
-    if args.rgb_support:
-        rgb = {"video_dir": spec.rgb_dir_for(split), "cache_dir": args.crop_cache, **rgb_sampling(args).to_dict()}
     return SignDataset(load_split(spec, split), spec.pose_dir_for(split), args.task, args.max_length, args.seed,
-                       args.skip_policy, rgb, spec.prompt_language(), args.max_frames)
+                       args.skip_policy, rgb_dataset_settings(args, spec, split), spec.prompt_language(),
+                       args.max_frames)
 
 
 def training_set(args, specs) -> Dataset:
@@ -645,7 +646,7 @@ class Run:
 
     def save_best_model(self, results):
         """OUTPUT_DIR/best: the best weights as a directory `UniSign.from_pretrained` loads, with a model card."""
-        sampling = rgb_sampling(self.args).to_dict() if self.args.rgb_support else None
+        sampling = RGBSampling.from_flags(vars(self.args)).to_dict() if self.args.rgb_support else None
         card = ModelCard(task=self.args.task, dataset=self.args.dataset, metrics=results,
                          training_command=self.command, max_length=self.args.max_length, rgb_sampling=sampling)
         self.model.save_pretrained(self.output_dir / "best", card)

@@ -29,6 +29,8 @@ BOX_SCALE = 1.2
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 NO_SAMPLE = np.array([-1], dtype=np.int64)
+# train.py flag (argparse dest) -> RGBSampling field
+SAMPLING_FLAGS = {"rgb_sample_ratio": "sample_ratio", "sampling_rule": "sampling_rule", "official_crop": "official_crop"}
 
 
 @dataclass
@@ -44,8 +46,13 @@ class RGBSampling:
 
     @classmethod
     def from_dict(cls, values: dict) -> "RGBSampling":
-        """From any dict that holds these fields (a run's training flags, an older model config's 'rgb')."""
+        """From a dict of these fields (as `to_dict` writes them); absent ones keep their defaults."""
         return cls(**{field.name: values[field.name] for field in fields(cls) if field.name in values})
+
+    @classmethod
+    def from_flags(cls, flags: dict) -> "RGBSampling":
+        """From train.py's flags (`vars(args)`, or the 'args' a checkpoint records); absent ones keep defaults."""
+        return cls.from_dict({field: flags[flag] for flag, field in SAMPLING_FLAGS.items() if flag in flags})
 
 
 # --------------------------------------------------------------------------- sampling

@@ -15,7 +15,7 @@ from datasets.formats import (DEFAULT_MAX_FRAMES, DataFormatError, LabelEntry, c
                               resolve_pose_path)
 from datasets.keypoints import PARTS, normalize_parts, sample_frame_indices
 from datasets.pose_store import PoseStore
-from datasets.rgb import HandCropCache, build_rgb_sample, collate_rgb
+from datasets.rgb import HandCropCache, RGBSampling, build_rgb_sample, collate_rgb
 from datasets.tasks import get_task
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class SignDataset(Dataset):
         self.pose_store = PoseStore.find(pose_dir) if pose_store == "auto" else pose_store
         self._pose_paths = {}  # sample name -> resolved pose file
         self.crop_cache = HandCropCache(rgb["cache_dir"]) if rgb and rgb.get("cache_dir") else None
+        self.rgb_sampling = RGBSampling.from_dict(rgb) if rgb is not None else None
         self.epoch = 0
 
     def set_epoch(self, epoch):
@@ -121,11 +122,11 @@ class SignDataset(Dataset):
 
     def _hand_crops(self, entry, clip, frame_numbers, index):
         """Score-aware sampled hand crops of this clip's video (official: sampled afresh, also at eval)."""
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng, sampling = np.random.default_rng([self.seed, self.epoch, index]), self.rgb_sampling
         return build_rgb_sample(
             Path(self.rgb["video_dir"]) / entry.video_path, clip.keypoints[frame_numbers], clip.scores[frame_numbers],
-            frame_numbers, self.rgb.get("sample_ratio", 0.1), rng, self.crop_cache,
-            self.rgb.get("official_crop", False), self.rgb.get("sampling_rule", "official"),
+            frame_numbers, sampling.sample_ratio, rng, self.crop_cache, sampling.official_crop,
+            sampling.sampling_rule,
         )
 
 

@@ -91,9 +91,6 @@ def alias_groups(state_dict) -> list:
     return [keys for keys in groups.values() if len(keys) > 1]
 
 
-# ----------------------------------------------------------------------------- files
-
-
 def has_rgb_weights(state_dict) -> bool:
     """Whether a state dict (either layout) holds RGB-branch weights."""
     return any(marker in key for key in state_dict for marker in RGB_KEY_MARKERS)

@@ -2,7 +2,8 @@
 
 A saved model is a Hugging Face-style directory (what `huggingface_hub.snapshot_download` returns loads as is):
 
-    config.json          {"model_type": "uni_sign", "uni_sign": UniSignConfig, "language_model": MT5Config}
+    config.json          {"model_type": "uni_sign", "uni_sign": UniSignConfig, "language_model": MT5Config,
+                          "training": {task, dataset, max_length[, rgb_sampling]}}
     model.safetensors    every weight (pose encoder, RGB branch, mT5), shared tensors stored once
     spiece.model, tokenizer_config.json, special_tokens_map.json    the tokenizer
     README.md            the model card (task, data, training command, metrics, intended use and limits)
@@ -22,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import MT5Config, MT5ForConditionalGeneration
 
-from models.checkpoint_layout import convert_checkpoint, load_state_dict_into
+from models.checkpoint_layout import alias_groups, convert_checkpoint, load_state_dict_into
 from models.language_model import LanguageModelError, load_language_model, load_tokenizer
 from utils.checkpoint import CheckpointError, load_checkpoint_file, replace_directory
 
@@ -80,15 +81,8 @@ def unique_tensors(state_dict) -> dict:
     """Each tensor once, under its first name (tied embeddings, the shared hand encoder); loading fills the other
     names again (`load_state_dict_into`). Unlike safetensors' `save_model`, this accepts parameters that are views
     into one larger buffer (DeepSpeed ZeRO's flattened parameters): `save_file` writes each view's own bytes."""
-    unique, seen = {}, set()
-    for name, tensor in state_dict.items():
-        identity = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
-                    tuple(tensor.stride()))
-        if identity in seen:
-            continue
-        seen.add(identity)
-        unique[name] = tensor.detach().cpu()
-    return unique
+    aliases = {name for group in alias_groups(state_dict) for name in group[1:]}
+    return {name: tensor.detach().cpu() for name, tensor in state_dict.items() if name not in aliases}
 
 
 def load_pretrained(model_class, source, lm_path=None, device="cpu", dtype=None, lang=None):
