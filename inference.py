@@ -117,12 +117,15 @@ class SignTranslator:
         """Build the model from `checkpoint`: a saved directory, or a checkpoint file (ours or official) with the
         LM directory `lm_path`.
 
-        task, max_length, num_beams and max_new_tokens default to the model's training flags
-        (else SLT, 256, 4, 100); `options` go to the constructor.
+        task, max_length, num_beams and max_new_tokens default to the model's training flags (a saved directory
+        records the decoding its run was evaluated with), else SLT, 256 and the model config's decoding;
+        `options` go to the constructor.
         """
         model, trained = load_model(checkpoint, lm_path, lang, rgb_support, device)
         task = task or trained.get("task") or "SLT"
-        for key, default in (("max_length", 256), ("num_beams", 4), ("max_new_tokens", 100)):
+        defaults = {"max_length": 256, "num_beams": model.config.num_beams,
+                    "max_new_tokens": model.config.max_new_tokens}
+        for key, default in defaults.items():
             if options.get(key) is None:
                 options[key] = trained.get(key, default)
         options.setdefault("rgb_sampling", trained_rgb_sampling(trained))

@@ -647,8 +647,10 @@ class Run:
     def save_best_model(self, results):
         """OUTPUT_DIR/best: the best weights as a directory `UniSign.from_pretrained` loads, with a model card."""
         sampling = RGBSampling.from_flags(vars(self.args)).to_dict() if self.args.rgb_support else None
+        decoding = {"num_beams": self.args.num_beams, "max_new_tokens": self.args.max_new_tokens}
         card = ModelCard(task=self.args.task, dataset=self.args.dataset, metrics=results,
-                         training_command=self.command, max_length=self.args.max_length, rgb_sampling=sampling)
+                         training_command=self.command, max_length=self.args.max_length, rgb_sampling=sampling,
+                         decoding=decoding)
         self.model.save_pretrained(self.output_dir / "best", card)
 
 

@@ -3,7 +3,7 @@
 A saved model is a Hugging Face-style directory (what `huggingface_hub.snapshot_download` returns loads as is):
 
     config.json          {"model_type": "uni_sign", "uni_sign": UniSignConfig, "language_model": MT5Config,
-                          "training": {task, dataset, max_length[, rgb_sampling]}}
+                          "training": {task, dataset, max_length, num_beams, max_new_tokens[, rgb_sampling]}}
     model.safetensors    every weight (pose encoder, RGB branch, mT5), shared tensors stored once
     spiece.model, tokenizer_config.json, special_tokens_map.json    the tokenizer
     README.md            the model card (task, data, training command, metrics, intended use and limits)
@@ -43,10 +43,12 @@ class ModelCard:
     notes: str = ""
     max_length: int = 256  # frames the model was trained on (longer clips are sub-sampled to this)
     rgb_sampling: dict | None = None  # RGB-pose models: datasets/rgb.py RGBSampling of training
+    decoding: dict = field(default_factory=dict)  # {num_beams, max_new_tokens} the run evaluated with
 
     def training_flags(self) -> dict:
-        """What inference reads back (`load_pretrained`): the task, the clip length and RGB sampling of training."""
-        flags = {"task": self.task, "dataset": self.dataset, "max_length": self.max_length}
+        """What inference reads back (`load_pretrained`): the task, the clip length, the decoding the run was
+        evaluated with and its RGB sampling."""
+        flags = {"task": self.task, "dataset": self.dataset, "max_length": self.max_length, **self.decoding}
         return {**flags, "rgb_sampling": self.rgb_sampling} if self.rgb_sampling else flags
 
 
@@ -142,13 +144,14 @@ def model_card_text(model, card: ModelCard) -> str:
     language = "zh" if model.config.lang == "Chinese" else "en"
     rgb = "RGB-pose (pose encoder + EfficientNet-B0 hand branch with PGF fusion)" if model.config.rgb else "pose-only"
     parameters = sum(parameter.numel() for parameter in model.parameters())
+    decoding = {"num_beams": model.config.num_beams, "max_new_tokens": model.config.max_new_tokens, **card.decoding}
     lines = ["---", "library_name: uni-sign", f"language: [{language}]",
              "tags: [sign-language, sign-language-translation, sign-language-recognition, uni-sign]", "---", "",
              f"# Uni-Sign {card.task} model" + (f" ({card.dataset})" if card.dataset else ""), "",
              f"- task: {card.task}; prompt: \"{model.prompt_text()}\"",
              f"- model: {rgb}; language model d_model {model.mt5_model.config.d_model}, vocabulary "
              f"{model.mt5_model.config.vocab_size}; {parameters / 1e6:.1f} M parameters",
-             f"- decoding: beam {model.config.num_beams}, at most {model.config.max_new_tokens} new tokens", ""]
+             f"- decoding: beam {decoding['num_beams']}, at most {decoding['max_new_tokens']} new tokens", ""]
     if card.training_command:
         lines += ["## Training", "", "```bash", card.training_command, "```", ""]
     if card.metrics:

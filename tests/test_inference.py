@@ -67,10 +67,11 @@ def test_pose_file_translation_matches_the_dataset_path(slt_checkpoint, tiny_lm_
 def test_a_saved_directory_translates_as_its_checkpoint_without_a_language_model_path(
         slt_checkpoint, tiny_lm_dir, pose_file, tmp_path):
     from_file = SignTranslator.from_checkpoint(slt_checkpoint, tiny_lm_dir, device="cpu")
-    from_file.model.save_pretrained(tmp_path / "best", ModelCard(task="CSLR", max_length=16))
-    from_directory = SignTranslator.from_checkpoint(tmp_path / "best", device="cpu",
-                                                    max_new_tokens=MAX_NEW_TOKENS)
-    assert (from_directory.task, from_directory.max_length) == ("CSLR", 16)  # read from the directory
+    card = ModelCard(task="CSLR", max_length=16, decoding={"num_beams": 4, "max_new_tokens": MAX_NEW_TOKENS})
+    from_file.model.save_pretrained(tmp_path / "best", card)
+    from_directory = SignTranslator.from_checkpoint(tmp_path / "best", device="cpu")
+    # read from the directory (the model's own config says 100 new tokens)
+    assert (from_directory.task, from_directory.max_length, from_directory.max_new_tokens) == ("CSLR", 16, MAX_NEW_TOKENS)
     assert from_directory.translate(pose_file).text == from_file.translate(pose_file).text
     assert inference_main(["--video", str(pose_file), "--finetune", str(tmp_path / "best")]) == 0
 

@@ -51,6 +51,7 @@ def test_training_ends_with_the_best_model_saved_for_from_pretrained(corpus, tin
     best = UniSign.from_pretrained(tmp_path / "best")
     for key, value in load_checkpoint_file(tmp_path / "best_checkpoint.pth")["model"].items():
         torch.testing.assert_close(best.state_dict()[key], value, rtol=0, atol=0)
+    assert json.loads((tmp_path / "best" / "config.json").read_text())["training"]["max_new_tokens"] == 4
     card = (tmp_path / "best" / "README.md").read_text()
     assert "python train.py --dataset Synthetic" in card and f"{results['test']['bleu4']:.2f}" in card
 
