@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from datasets.sign_dataset import DeviceBatches
+from datasets.sign_dataset import DeviceBatches, model_inputs
 from evaluation.metrics import csl_daily_postprocess
 from evaluation.prediction_files import score_texts, write_predictions, write_references
 
@@ -165,8 +165,7 @@ def train_one_epoch(stepper, loader, epoch, args, progress_state, log=None, on_s
     progress = tqdm(batches, desc=f"epoch {epoch}", dynamic_ncols=True, disable=not getattr(args, "progress", True))
     for batch in progress:
         with autocast(device, getattr(args, "autocast", "off")):
-            loss = stepper.model(batch["parts"], batch["attention_mask"], batch["targets"], batch.get("rgb"),
-                                 batch.get("langs")).loss
+            loss = stepper.model(**model_inputs(batch), labels=batch["labels"]).loss
         if not torch.isfinite(loss):
             count_nonfinite(NonFiniteLossError(f"non-finite loss {loss.item()}"), "batch", epoch, progress_state,
                             batch["names"], args.nonfinite)
@@ -236,8 +235,8 @@ def evaluate(model, loader, task, split="dev", char_level=False, symmetric_punct
 
     def loss_and_beam_search(batch):
         with autocast(device, precision):
-            output, texts = model.evaluate_batch(batch["parts"], batch["attention_mask"], batch["targets"],
-                                                 batch.get("rgb"), num_beams, max_new_tokens, batch.get("langs"))
+            output, texts = model.evaluate_batch(**model_inputs(batch), labels=batch["labels"], num_beams=num_beams,
+                                                 max_new_tokens=max_new_tokens)
         return output.loss, texts
 
     names, predictions, references, loss, skipped = collect_predictions(model, loader, loss_and_beam_search,

@@ -22,9 +22,11 @@ from datasets.tasks import TASK_NAMES
 from evaluation import islr_topk
 from evaluation.bleurt import BleurtUnavailable, add_bleurt_to_run, bleurt_for_files
 from evaluation.prediction_files import score_files
+from runs.arguments import get_args_parser
+from runs.building import build_model, rgb_dataset_settings, seed_everything
 from runs.errors import user_errors
 from runs.folder import owned_run_folder
-from train import build_model, get_args_parser, rgb_dataset_settings, run_evaluation, seed_everything
+from runs.training import run_evaluation
 
 
 def score_main(argv):

@@ -137,11 +137,12 @@ class SignTranslator:
     def device(self):
         return next(self.model.parameters()).device
 
-    def extract(self, video) -> PoseClip:
-        """Video -> one signer's poses with the configured backend (built on first use, then reused)."""
+    def extract(self, video, on_frame=None) -> PoseClip:
+        """Video -> one signer's poses with the configured backend (built on first use, then reused);
+        `on_frame()` after each frame (progress)."""
         if self._backend is None:
             self._backend = create_backend(self.backend_spec)
-        poses = extract_video_poses(video, self._backend, self.max_side)
+        poses = extract_video_poses(video, self._backend, self.max_side, on_frame)
         if poses.frames_with_person == 0:
             raise InferenceError(f"{video}: no person detected in any of the {poses.num_frames} frames")
         return PoseClip(poses.keypoints, poses.scores)
@@ -191,9 +192,13 @@ class SignTranslator:
     def translate(self, source, topk=1) -> Translation:
         """Translate one clip; `topk` > 1 also returns the K best candidates with scores."""
         clip, video = self.load_clip(source)
+        name = str(source) if isinstance(source, (str, Path)) else "<clip>"
+        return self.translate_clip(clip, video, name, topk)
+
+    def translate_clip(self, clip: PoseClip, video=None, name="<clip>", topk=1) -> Translation:
+        """Translate poses already read or extracted (`video`: their video, needed by RGB-pose inference)."""
         parts, mask, frame_numbers = self.model_inputs(clip)
         rgb = self.rgb_inputs(video, clip, frame_numbers) if self.rgb else None
-        name = str(source) if isinstance(source, (str, Path)) else "<clip>"
         if self.classes:
             candidates = self._rank_classes(parts, mask, rgb, topk)
         elif topk > 1:

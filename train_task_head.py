@@ -7,7 +7,7 @@ Same datasets, registry, flags and output layout as train.py (args.json, results
   --feature-point pre_proj|post_proj   where F_sign is read (default: before pose_proj, see models/task_heads.py)
   --head-hidden-dim N --lstm-layers N --head-dropout P --freeze-backbone
 
-Training is train.py's loop (train.Run): --resume, --save-every-steps, --nonfinite, the run logs and DeepSpeed
+Training is train.py's loop (runs.training.Run): --resume, --save-every-steps, --nonfinite, the run logs and DeepSpeed
 (--deepspeed --zero_stage N --dtype bf16, or the deepspeed launcher) work the same way. best_checkpoint.pth holds
 the whole model (backbone + head) under "model", the backbone's config, the vocabulary and the head's settings
 ("task_head"); `--eval --finetune best_checkpoint.pth` re-evaluates it.
@@ -22,17 +22,19 @@ from pathlib import Path
 import torch
 
 from datasets.registry import load_split
-from datasets.sign_dataset import target_text
+from datasets.sign_dataset import model_inputs, target_text
 from datasets.tasks import get_task
 from engine import EvalResult, collect_predictions
+from evaluation.prediction_files import SCORERS
 from models.task_heads import FEATURE_POINTS, FEATURES, TaskHeadModel, Vocabulary
 from models.uni_sign import UniSign
+from runs.arguments import get_args_parser
+from runs.building import (build_model, checkpoint_payload, dataset_specs, eval_loader, is_main_process, model_config,
+                           seed_everything)
 from runs.errors import UsageError, user_errors
 from runs.folder import owned_run_folder
-from train import (Run, build_model, checkpoint_payload, dataset_specs, eval_loader, get_args_parser, is_main_process,
-                   model_config, report_results, run_training, seed_everything)
+from runs.training import Run, report_results, run_training
 from utils.checkpoint import load_checkpoint_file
-from evaluation.prediction_files import SCORERS
 
 
 def get_task_head_parser():
@@ -70,9 +72,8 @@ def head_settings(args) -> dict:
 def evaluate_head(model, loader, task, progress=False) -> EvalResult:
     """Predictions of the head on a split + evaluation.metrics scores (ISLR top-1 P-I/P-C, CSLR WER)."""
     def loss_and_predictions(batch):
-        inputs = (batch["parts"], batch["attention_mask"])
-        loss = model(*inputs, batch["targets"], batch.get("rgb"), batch.get("langs")).loss
-        return loss, model.predict(*inputs, batch.get("rgb"), batch.get("langs"))
+        inputs = model_inputs(batch)
+        return model(**inputs, labels=batch["labels"]).loss, model.predict(**inputs)
 
     names, predictions, references, loss, skipped = collect_predictions(model, loader, loss_and_predictions, "eval",
                                                                          progress)
@@ -82,7 +83,7 @@ def evaluate_head(model, loader, task, progress=False) -> EvalResult:
 
 
 class TaskHeadRun(Run):
-    """train.Run with a TaskHeadModel: same loop, resume, checkpoints, logs and DeepSpeed; head metrics."""
+    """runs.training.Run with a TaskHeadModel: same loop, resume, checkpoints, logs and DeepSpeed; head metrics."""
 
     def make_model(self):
         backbone = build_model(self.args, self.specs[0])
@@ -127,7 +128,7 @@ def run_task_head_evaluation(args) -> dict:
         output_dir = Path(args.output_dir)
         results = {}
         for split in ("dev", "test"):
-            result = evaluate_head(model, eval_loader(args, specs, split), model.task, args.progress)
+            result = evaluate_head(model, eval_loader(args, specs, split, model.target_encoder), model.task, args.progress)
             result.save(output_dir, split)
             results[split] = result.metrics
         return report_results(results, output_dir)

@@ -187,7 +187,7 @@ def our_side(model, batches, beams, max_new_tokens, name="ours", autocast=None):
     def train_step(k):
         batch = batches[k]
         with precision():
-            loss = model(batch["parts"], batch["attention_mask"], batch["targets"]).loss
+            loss = model(batch["parts"], batch["frame_mask"], batch["labels"]).loss
         stepper.backward(loss)
         stepper.step()
         return loss.item()
@@ -195,7 +195,7 @@ def our_side(model, batches, beams, max_new_tokens, name="ours", autocast=None):
     def eval_pass(k):
         batch = batches[k]
         with precision():
-            output, texts = model.evaluate_batch(batch["parts"], batch["attention_mask"], batch["targets"],
+            output, texts = model.evaluate_batch(batch["parts"], batch["frame_mask"], batch["labels"],
                                                  num_beams=beams, max_new_tokens=max_new_tokens)
         return output.loss.item(), texts
 
@@ -358,7 +358,7 @@ def build_sides(args, official, lm_dir, sentences):
     their_model, our_model = build_models(official, lm_dir)
     their_data, our_data = build_datasets(official, sentences)
     plan = batch_plan(len(our_data), args.batch_size, args.batches)
-    our_batches = [collate_samples([our_data[i] for i in indices]) for indices in plan]
+    our_batches = [collate_samples([our_data[i] for i in indices], our_model.target_encoder) for indices in plan]
     sides = []
     if their_model is not None:
         their_batches = [official_batch(their_data, indices) for indices in plan]

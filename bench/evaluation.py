@@ -45,13 +45,13 @@ def build(work_dir, size, lm_width):
 
 def two_passes(model, batch, beams, tokens):
     with torch.no_grad():
-        loss = model(batch["parts"], batch["attention_mask"], batch["targets"]).loss
-        texts = model.generate(batch["parts"], batch["attention_mask"], num_beams=beams, max_new_tokens=tokens)
+        loss = model(batch["parts"], batch["frame_mask"], batch["labels"]).loss
+        texts = model.generate(batch["parts"], batch["frame_mask"], num_beams=beams, max_new_tokens=tokens)
     return loss.item(), texts
 
 
 def one_pass(model, batch, beams, tokens):
-    output, texts = model.evaluate_batch(batch["parts"], batch["attention_mask"], batch["targets"], num_beams=beams,
+    output, texts = model.evaluate_batch(batch["parts"], batch["frame_mask"], batch["labels"], num_beams=beams,
                                          max_new_tokens=tokens)
     return output.loss.item(), texts
 
@@ -68,7 +68,8 @@ def measure(model, dataset, batch_size, batches, beams, tokens) -> dict:
     identical = True
     for index in range(batches):
         start = (index * batch_size) % max(1, len(dataset) - batch_size + 1)
-        batch = batch_to_device(collate_samples([dataset[i] for i in range(start, start + batch_size)]), "cpu")
+        batch = batch_to_device(collate_samples([dataset[i] for i in range(start, start + batch_size)],
+                                                   model.target_encoder), "cpu")
         order = [("two_passes", two_passes), ("one_pass", one_pass)][:: 1 if index % 2 else -1]
         results = {}
         for name, path in order:

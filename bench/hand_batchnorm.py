@@ -38,7 +38,7 @@ def collate(samples, class_ids):
     """collate_samples' parts {part: (B, T_max, V, 3)} and frame mask (B, T_max), and class labels (B,)."""
     batch = collate_samples(samples)
     labels = torch.tensor([class_ids.get(word, -1) for word in batch["targets"]])
-    return batch["parts"], batch["attention_mask"], labels
+    return batch["parts"], batch["frame_mask"], labels
 
 
 class Probe(nn.Module):

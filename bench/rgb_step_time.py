@@ -19,13 +19,14 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import torch  # noqa: E402
 
-import train  # noqa: E402
 from datasets.formats import read_labels  # noqa: E402
 from datasets.sign_dataset import batch_to_device, collate_samples  # noqa: E402
 from datasets.synthetic import generate_corpus  # noqa: E402
 from engine import PlainStepper, build_optimizer, build_scheduler  # noqa: E402
 from models.language_model import EmbeddedLMConfig, build_embedded_lm  # noqa: E402
 from models.pose_encoder import POSE_PRESETS  # noqa: E402
+from runs.arguments import get_args_parser  # noqa: E402
+from runs.building import build_model, dataset_specs, seed_everything, split_dataset  # noqa: E402
 
 SETTINGS = [("pose-only", None), ("RGB-pose 0%", 0.0), ("RGB-pose 10%", 0.1), ("RGB-pose 25%", 0.25),
             ("RGB-pose 50%", 0.5)]
@@ -65,17 +66,17 @@ def train_args(args, data, lm_path, ratio):
              "--gradient-accumulation-steps", "1", "--gate-init", args.gate_init]
     if ratio is not None:
         flags += ["--rgb_support", "--rgb-sample-ratio", str(ratio), "--efficientnet-init", "random"]
-    return train.get_args_parser().parse_args(flags)
+    return get_args_parser().parse_args(flags)
 
 
 def measure(args, data, lm_path, ratio) -> dict:
     run_args = train_args(args, data, lm_path, ratio)
-    train.seed_everything(0)
-    spec = train.dataset_specs(run_args)[0]
-    model = train.build_model(run_args, spec)
-    dataset = train.split_dataset(run_args, spec, "train")
+    seed_everything(0)
+    spec = dataset_specs(run_args)[0]
+    model = build_model(run_args, spec)
+    dataset = split_dataset(run_args, spec, "train")
     started = time.perf_counter()
-    batches = [collate_samples([dataset[i * args.batch_size + j] for j in range(args.batch_size)])
+    batches = [collate_samples([dataset[i * args.batch_size + j] for j in range(args.batch_size)], model.target_encoder)
                for i in range(args.batches)]
     data_seconds = (time.perf_counter() - started) / args.batches
     device = next(model.parameters()).device
@@ -88,7 +89,7 @@ def measure(args, data, lm_path, ratio) -> dict:
             synchronize(device)
             started = time.perf_counter()
         batch = batches[step % len(batches)]
-        stepper.backward(model(batch["parts"], batch["attention_mask"], batch["targets"], batch.get("rgb")).loss)
+        stepper.backward(model(batch["parts"], batch["frame_mask"], batch["labels"], batch.get("rgb")).loss)
         stepper.step()
     synchronize(device)
     crops = sum(int(batch["rgb"][f"{hand}_valid"].sum()) for batch in batches for hand in ("left", "right")) \

@@ -156,10 +156,10 @@ def prepare(args, work_dir):
 
 def build(args, preset, data_dir, lm_path, device):
     """Model, optimizer and dataset as train.py builds them."""
-    from datasets.registry import get_dataset_spec, load_split
-    from datasets.sign_dataset import SignDataset
+    from datasets.registry import get_dataset_spec
     from engine import build_optimizer
-    from train import build_model, get_args_parser, seed_everything
+    from runs.arguments import get_args_parser
+    from runs.building import build_model, seed_everything, split_dataset
 
     dataset_name = "Synthetic_News" if args.subset == "news" else "Synthetic"
     subset_dir = Path(data_dir) / args.subset
@@ -175,17 +175,11 @@ def build(args, preset, data_dir, lm_path, device):
     model = build_model(train_args, spec).to(device)
     betas = tuple(train_args.opt_betas) if train_args.opt_betas else (0.9, 0.999)
     optimizer = build_optimizer(model, train_args.lr, train_args.weight_decay, train_args.opt_eps, betas)
-    import train
-
-    if hasattr(train, "split_dataset"):  # the training set exactly as train.py builds it
-        dataset = train.split_dataset(train_args, spec, "train")
-    else:
-        dataset = SignDataset(load_split(spec, "train"), spec.pose_dir_for("train"), "SLT", train_args.max_length,
-                              train_args.seed)
+    dataset = split_dataset(train_args, spec, "train")  # the training set exactly as train.py builds it
     return model, optimizer, dataset, train_args
 
 
-def collate_batches(dataset, args):
+def collate_batches(dataset, args, target_encoder):
     """Distinct batches from the official random order (ResumableRandomBatchSampler) + the loading rate."""
     from datasets.samplers import ResumableRandomBatchSampler
     from datasets.sign_dataset import collate_samples
@@ -195,7 +189,8 @@ def collate_batches(dataset, args):
     if not plan:
         sys.exit(f"the training set has {len(dataset)} samples, fewer than --batch-size {args.batch_size}")
     started = time.perf_counter()
-    batches = [collate_samples([dataset[i] for i in plan[k % len(plan)]]) for k in range(args.distinct_batches)]
+    batches = [collate_samples([dataset[i] for i in plan[k % len(plan)]], target_encoder)
+               for k in range(args.distinct_batches)]
     loading_seconds = time.perf_counter() - started
     return batches, args.distinct_batches * args.batch_size / loading_seconds
 
@@ -229,7 +224,7 @@ def autocast_context(args, device):
 def train_step(model, optimizer, batch, args, device):
     """One optimizer step as engine.train_one_epoch does it (accumulation 1); returns the loss."""
     with autocast_context(args, device):
-        output = model(batch["parts"], batch["attention_mask"], batch["targets"])
+        output = model(batch["parts"], batch["frame_mask"], batch["labels"])
     output.loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
@@ -244,7 +239,7 @@ def count_flops(model, batch, args, device) -> int:
     counter = FlopCounterMode(display=False)
     with counter:
         with autocast_context(args, device):
-            loss = model(batch["parts"], batch["attention_mask"], batch["targets"]).loss
+            loss = model(batch["parts"], batch["frame_mask"], batch["labels"]).loss
         loss.backward()
     model.zero_grad(set_to_none=True)
     return int(counter.get_total_flops())
@@ -252,11 +247,13 @@ def count_flops(model, batch, args, device) -> int:
 
 def batch_sizes(model, batch) -> dict:
     """Tokens and frames of one batch: what the LM and the pose encoder process."""
-    labels = model.tokenize_targets(batch["targets"])
-    mask = batch["attention_mask"]
+    from datasets.targets import IGNORE_INDEX
+
+    labels = batch["labels"]
+    mask = batch["frame_mask"]
     return {
         "samples": len(batch["names"]),
-        "target_tokens": int((labels != -100).sum()),  # real target tokens incl. </s>
+        "target_tokens": int((labels != IGNORE_INDEX).sum()),  # real target tokens incl. </s>
         "decoder_positions": int(labels.numel()),  # padded to the batch's longest target
         "frames": int(mask.sum()),  # real pose frames
         "padded_frames": int(mask.numel()),
@@ -297,7 +294,7 @@ def run_preset(args, preset, data_dir, lm_path) -> dict:
     model, optimizer, dataset, _ = build(args, preset, data_dir, lm_path, device)
     model.train()
     rss_after_build = current_rss_mib()  # runtime + model + optimizer (no optimizer state yet)
-    batches, loading_rate = collate_batches(dataset, args)
+    batches, loading_rate = collate_batches(dataset, args, model.target_encoder)
     from datasets.sign_dataset import batch_to_device
 
     batches = [batch_to_device(batch, device) for batch in batches]

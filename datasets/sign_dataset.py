@@ -1,8 +1,14 @@
 """Samples and batches: label entries + pose files -> normalised part tensors -> padded batches.
 
 Data flows one way: label file -> `SignDataset` (one normalised clip per sample) -> `collate_samples`
-(pad by repeating the last frame, attention mask) -> model.
+(pad by repeating the last frame, frame mask, target labels) -> `DeviceBatches` -> model(**model_inputs(batch),
+labels=batch["labels"]).
+
+A sample is {name, parts {part: (T, V, 3)}, frame_numbers, target, lang[, rgb]}; a batch is {names, parts
+{part: (B, T_max, V, 3)}, frame_mask (B, T_max), targets (the texts, for the metrics), labels (the model's
+encoding of the targets), langs, skipped[, rgb]}.
 """
+import functools
 import logging
 import random
 from pathlib import Path
@@ -140,25 +146,39 @@ def pad_repeat_last(sequences) -> torch.Tensor:
     return torch.stack(padded)
 
 
-def collate_samples(samples) -> dict:
-    """Batch samples: parts (B, T_max, V, 3) padded with the last frame, attention_mask (B, T_max) int64."""
+def collate_samples(samples, target_encoder=None) -> dict:
+    """Batch samples: parts (B, T_max, V, 3) padded with the last frame, frame_mask (B, T_max) int64, and the
+    targets' `labels` when a `target_encoder` (the model's, see datasets/targets.py) is given."""
     skipped = sum(sample is None for sample in samples)
     samples = [sample for sample in samples if sample is not None]
     if not samples:
         return {"names": [], "skipped": skipped}
     lengths = torch.tensor([len(sample["parts"]["body"]) for sample in samples])
-    attention_mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).long()
+    frame_mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).long()
     batch = {
         "names": [sample["name"] for sample in samples],
         "parts": {part: pad_repeat_last([sample["parts"][part] for sample in samples]) for part in PARTS},
-        "attention_mask": attention_mask,
+        "frame_mask": frame_mask,
         "targets": [sample["target"] for sample in samples],
         "langs": [sample["lang"] for sample in samples] if samples[0]["lang"] else None,
         "skipped": skipped,
     }
+    if target_encoder is not None:
+        batch["labels"] = target_encoder(batch["targets"])
     if "rgb" in samples[0]:
         batch["rgb"] = collate_rgb([sample["rgb"] for sample in samples])
     return batch
+
+
+def batch_collator(target_encoder):
+    """The DataLoader `collate_fn` that batches samples for a model with this `target_encoder`."""
+    return functools.partial(collate_samples, target_encoder=target_encoder)
+
+
+def model_inputs(batch) -> dict:
+    """The keyword arguments every model takes from a batch (all but the labels)."""
+    return {"parts": batch["parts"], "frame_mask": batch["frame_mask"], "rgb": batch.get("rgb"),
+            "langs": batch.get("langs")}
 
 
 class DeviceBatches:
@@ -192,7 +212,9 @@ def batch_to_device(batch, device) -> dict:
     """Move the tensors the model needs to `device`."""
     moved = dict(batch)
     moved["parts"] = {part: values.to(device) for part, values in batch["parts"].items()}
-    moved["attention_mask"] = batch["attention_mask"].to(device)
+    moved["frame_mask"] = batch["frame_mask"].to(device)
+    if "labels" in batch:
+        moved["labels"] = batch["labels"].to(device)
     if "rgb" in batch:
         moved["rgb"] = {key: value.to(device) if torch.is_tensor(value) else value for key, value in batch["rgb"].items()}
     return moved

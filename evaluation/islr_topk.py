@@ -231,11 +231,11 @@ def collect_beams(model, loader, max_k, num_beams=4, max_new_tokens=None, trie=N
     result, batches = Collected(), DeviceBatches(loader, next(model.parameters()).device)
     for batch in tqdm(batches, desc="islr beams", dynamic_ncols=True, disable=not progress):
         if trie is not None:
-            outputs = constrained_generate(model, batch["parts"], batch["attention_mask"], trie, num_beams=beams,
+            outputs = constrained_generate(model, batch["parts"], batch["frame_mask"], trie, num_beams=beams,
                                            max_new_tokens=max_new_tokens, num_return_sequences=beams,
                                            rgb=batch.get("rgb"))
         else:
-            outputs = model.generate(batch["parts"], batch["attention_mask"], batch.get("rgb"), num_beams=beams,
+            outputs = model.generate(batch["parts"], batch["frame_mask"], batch.get("rgb"), num_beams=beams,
                                      max_new_tokens=max_new_tokens, num_return_sequences=beams)
             if beams == 1:  # generate returns plain strings for a single sequence
                 outputs = [[(text, float("nan"))] for text in outputs]
@@ -259,7 +259,7 @@ def collect_rank_scores(model, loader, labels, chunk_size=512, length_penalty=0.
     lengths = label_lengths(model, labels)
     result, batches = Collected(), DeviceBatches(loader, next(model.parameters()).device)
     for batch in tqdm(batches, desc="islr rank", dynamic_ncols=True, disable=not progress):
-        summed = model.score_candidates(batch["parts"], batch["attention_mask"], list(labels), rgb=batch.get("rgb"),
+        summed = model.score_candidates(batch["parts"], batch["frame_mask"], list(labels), rgb=batch.get("rgb"),
                                         chunk_size=chunk_size)
         result.scores.append(normalise_scores(summed.float(), lengths.to(summed.device), length_penalty).cpu())
         result.names += batch["names"]

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from datasets.targets import IGNORE_INDEX
 from datasets.tasks import get_task
 
 FEATURES = ("sign", "lm_enc")
@@ -56,7 +57,7 @@ class MLPClassificationHead(nn.Module):
     @staticmethod
     def loss(logits, labels, label_smoothing: float = 0.0):
         """Cross-entropy; labels -100 (a class unseen in training) are ignored."""
-        return F.cross_entropy(logits.float(), labels, ignore_index=-100, label_smoothing=label_smoothing)
+        return F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_INDEX, label_smoothing=label_smoothing)
 
 
 class CTCHead(nn.Module):
@@ -113,7 +114,7 @@ class Vocabulary:
 
     def encode(self, token):
         """Index of a token; unknown: <unk> in a CTC vocabulary, -100 (ignored by the loss) for classes."""
-        return self.stoi.get(token, self.stoi[UNK] if self.ctc else -100)
+        return self.stoi.get(token, self.stoi[UNK] if self.ctc else IGNORE_INDEX)
 
     def decode(self, index):
         return self.itos[index]
@@ -129,15 +130,32 @@ class Vocabulary:
         return vocab
 
 
+@dataclass(frozen=True)
+class VocabularyTargets:
+    """A head's target encoder (the collate calls it, datasets/targets.py): ISLR class ids (B,), -100 for a
+    class unseen in training; CSLR gloss ids (B, S) padded with IGNORE_INDEX."""
+
+    vocab: Vocabulary
+
+    def __call__(self, texts) -> torch.Tensor:
+        if not self.vocab.ctc:
+            return torch.tensor([self.vocab.encode(text) for text in texts], dtype=torch.long)
+        sequences = [[self.vocab.encode(token) for token in text.split()] for text in texts]
+        labels = torch.full((len(sequences), max(1, *map(len, sequences))), IGNORE_INDEX, dtype=torch.long)
+        for row, sequence in enumerate(sequences):
+            labels[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+        return labels
+
+
 @dataclass
 class TaskHeadOutput:
-    loss: torch.Tensor
     logits: torch.Tensor  # ISLR (B, classes); CSLR per-frame log-probs (B, T, V)
     lengths: torch.Tensor | None = None  # CSLR frame lengths
+    loss: torch.Tensor | None = None  # only when labels were given
 
 
 class TaskHeadModel(nn.Module):
-    """A Uni-Sign backbone + a task-specific head. forward() has UniSign's signature (engine.train_one_epoch)."""
+    """A Uni-Sign backbone + a task-specific head. forward() and target_encoder as UniSign's (engine.train_one_epoch)."""
 
     def __init__(self, backbone, task: str, features: str, vocab: Vocabulary, feature_point: str = "pre_proj",
                  hidden_dim: int = 512, lstm_layers: int = 1, dropout: float = 0.1, label_smoothing: float = 0.0,
@@ -183,26 +201,23 @@ class TaskHeadModel(nn.Module):
                                                        attention_mask=attention_mask)[0]
         return states[:, states.shape[1] - frame_mask.shape[1]:]  # drop the prompt positions
 
-    def encode_targets(self, target_texts, device):
-        if self.head_kind == "classification":
-            return torch.tensor([self.vocab.encode(text) for text in target_texts], device=device)
-        sequences = [[self.vocab.encode(token) for token in text.split()] for text in target_texts]
-        lengths = torch.tensor([len(sequence) for sequence in sequences], device=device)
-        padded = torch.zeros(len(sequences), max(1, int(lengths.max())), dtype=torch.long, device=device)
-        for row, sequence in enumerate(sequences):
-            padded[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-        return padded, lengths
+    @property
+    def target_encoder(self) -> VocabularyTargets:
+        return VocabularyTargets(self.vocab)
 
-    def forward(self, parts, frame_mask, target_texts, rgb=None, langs=None) -> TaskHeadOutput:
+    def forward(self, parts, frame_mask, labels=None, rgb=None, langs=None) -> TaskHeadOutput:
+        """Head outputs; the loss only when labels (the collate's, from `target_encoder`) are given."""
         features = self.sign_features(parts, frame_mask, rgb, langs)
-        device = features.device
         if self.head_kind == "classification":
             logits = self.head(features, frame_mask)
-            return TaskHeadOutput(self.head.loss(logits, self.encode_targets(target_texts, device),
-                                                 self.label_smoothing), logits)
+            loss = None if labels is None else self.head.loss(logits, labels, self.label_smoothing)
+            return TaskHeadOutput(logits, loss=loss)
         log_probs, lengths = self.head(features, frame_mask)
-        targets, target_lengths = self.encode_targets(target_texts, device)
-        return TaskHeadOutput(self.head.loss(log_probs, lengths, targets, target_lengths), log_probs, lengths)
+        if labels is None:
+            return TaskHeadOutput(log_probs, lengths)
+        target_lengths = (labels != IGNORE_INDEX).sum(1)
+        return TaskHeadOutput(log_probs, lengths, self.head.loss(log_probs, lengths, labels.clamp(min=0),
+                                                                 target_lengths))
 
     @torch.no_grad()
     def predict(self, parts, frame_mask, rgb=None, langs=None) -> list[str]:

@@ -10,12 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from datasets.targets import IGNORE_INDEX, TextTargets
 from models.hand_fusion import HandRGBFusion, RGBConfig
 from models.language_model import PROMPT_TEMPLATE, load_language_model
 from models.pose_encoder import PoseEncoder, PoseEncoderConfig
 from models.pretrained import load_pretrained, save_pretrained
-
-IGNORE_INDEX = -100
 
 
 @dataclass
@@ -43,9 +42,8 @@ class UniSignConfig:
 
 @dataclass
 class UniSignOutput:
-    loss: torch.Tensor  # label-smoothed token-mean cross-entropy
     logits: torch.Tensor  # (B, L, vocab)
-    labels: torch.Tensor  # (B, L), IGNORE_INDEX at padding
+    loss: torch.Tensor | None = None  # label-smoothed token-mean cross-entropy, only when labels were given
 
 
 class UniSign(nn.Module):
@@ -105,42 +103,46 @@ class UniSign(nn.Module):
         attention_mask = torch.cat([prompt_mask.to(frame_mask.dtype), frame_mask], dim=1)
         return inputs_embeds, attention_mask
 
+    @property
+    def target_encoder(self) -> TextTargets:
+        """Target texts -> labels (B, L): what the collate calls (datasets/targets.py)."""
+        return TextTargets(self.tokenizer, self.config.max_target_tokens)
+
     def tokenize_targets(self, texts) -> torch.Tensor:
-        """Target ids (B, L<=50, ending with </s>), padding -> IGNORE_INDEX."""
-        encoded = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.config.max_target_tokens, return_tensors="pt"
-        )
-        labels = encoded.input_ids.masked_fill(encoded.attention_mask == 0, IGNORE_INDEX)
-        return labels.to(self.prompt_ids.device)
+        """Target ids (B, L<=50, ending with </s>), padding -> IGNORE_INDEX, on the model's device."""
+        return self.target_encoder(texts).to(self.prompt_ids.device)
 
-    def forward(self, parts, frame_mask, target_texts, rgb=None, langs=None) -> UniSignOutput:
+    def forward(self, parts, frame_mask, labels=None, rgb=None, langs=None, decoder_input_ids=None) -> UniSignOutput:
+        """Teacher-forced logits (B, L, vocab) of the labels (B, L) (or of `decoder_input_ids`); the loss only
+        when labels are given. parts[p]: (B, T, V, 3), frame_mask: (B, T). For text, use generate()."""
         inputs_embeds, attention_mask = self.encoder_inputs(parts, frame_mask, rgb, langs)
-        return self._teacher_forced(target_texts, attention_mask, inputs_embeds=inputs_embeds)
+        return self._teacher_forced(labels, attention_mask, decoder_input_ids, inputs_embeds=inputs_embeds)
 
-    def _teacher_forced(self, target_texts, attention_mask, **encoder) -> UniSignOutput:
-        """Label-smoothed loss of the targets; `encoder`: inputs_embeds (B, P+T, D) or encoder_outputs."""
-        labels = self.tokenize_targets(target_texts)
-        logits = self.mt5_model(
-            attention_mask=attention_mask,
-            decoder_input_ids=self.mt5_model._shift_right(labels),
-            **encoder,
-        ).logits  # (B, L, vocab)
+    def _teacher_forced(self, labels, attention_mask, decoder_input_ids=None, **encoder) -> UniSignOutput:
+        """Logits and label-smoothed loss; `encoder`: inputs_embeds (B, P+T, D) or encoder_outputs."""
+        if labels is None and decoder_input_ids is None:
+            raise ValueError("UniSign.forward needs labels (B, L) or decoder_input_ids; generate() produces text")
+        if decoder_input_ids is None:
+            decoder_input_ids = self.mt5_model._shift_right(labels)
+        logits = self.mt5_model(attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+                                **encoder).logits  # (B, L, vocab)
+        if labels is None:
+            return UniSignOutput(logits)
         loss = F.cross_entropy(
             logits.float().flatten(0, 1), labels.flatten(),
             ignore_index=IGNORE_INDEX, label_smoothing=self.config.label_smoothing,
         )
-        return UniSignOutput(loss, logits, labels)
+        return UniSignOutput(logits, loss)
 
     @torch.no_grad()
-    def evaluate_batch(self, parts, frame_mask, target_texts, rgb=None, num_beams=None, max_new_tokens=None,
-                       langs=None):
+    def evaluate_batch(self, parts, frame_mask, labels, rgb=None, num_beams=None, max_new_tokens=None, langs=None):
         """(teacher-forced output, beam-search texts) of one batch, with one pass of the pose and mT5 encoders.
 
         Equal to forward() and generate() called one after the other (the official evaluation), in half the
         encoder work."""
         inputs_embeds, attention_mask = self.encoder_inputs(parts, frame_mask, rgb, langs)
         encoder_outputs = self.mt5_model.get_encoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
-        output = self._teacher_forced(target_texts, attention_mask, encoder_outputs=encoder_outputs)
+        output = self._teacher_forced(labels, attention_mask, encoder_outputs=encoder_outputs)
         texts = self._beam_search(attention_mask, num_beams, max_new_tokens, encoder_outputs=encoder_outputs)
         return output, texts
 

@@ -11,12 +11,12 @@ import torch
 
 from datasets.formats import LabelEntry, write_pose_pkl
 from datasets.sign_dataset import SignDataset, collate_samples
+from inference import InferenceError, SignTranslator
 from inference import main as inference_main
 from models.pretrained import ModelCard
+from runs.arguments import get_args_parser
 from tests.utils.pictures import messi_bgr, require_mediapipe, shifted_frames, write_video
-from train import get_args_parser
 from utils.checkpoint import FORMAT, atomic_save
-from inference import InferenceError, SignTranslator
 
 MAX_NEW_TOKENS = 5
 
@@ -58,7 +58,7 @@ def test_pose_file_translation_matches_the_dataset_path(slt_checkpoint, tiny_lm_
     # the same clip through SignDataset + collate (what training and evaluation use)
     dataset = SignDataset([LabelEntry("clip", "x", video_path="clip.mp4")], pose_file.parent, max_length=16)
     batch = collate_samples([dataset[0]])
-    expected = translator.model.generate(batch["parts"], batch["attention_mask"], num_beams=4,
+    expected = translator.model.generate(batch["parts"], batch["frame_mask"], num_beams=4,
                                          max_new_tokens=MAX_NEW_TOKENS)
     assert result.text == expected[0]
     assert translator.translate(pose_file).text == result.text  # deterministic

@@ -93,3 +93,11 @@ def test_every_library_module_imports_without_an_entry_point():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_nothing_but_the_tests_imports_train_py():
+    """train.py is only a command: entry points, benchmarks and scripts build runs from runs/."""
+    files = [path for folder in ("bench", "script") for path in (REPO / folder).rglob("*.py")]
+    files += [REPO / f"{name}.py" for name in ENTRY_POINTS - {"train"}] + list(library_modules().values())
+    importers = [str(path.relative_to(REPO)) for path in files if "train" in project_imports(path, {})]
+    assert importers == []

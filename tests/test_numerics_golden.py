@@ -91,12 +91,13 @@ def check_tensor(golden, name, tensor, head=6):
         assert got == pytest.approx(want, rel=RTOL, abs=tolerance), name
 
 
-def padded_inputs():
-    """Two clips of 12 and 9 frames, padded as the collate pads them (the shorter repeats its last frame)."""
+def padded_inputs(target_encoder=None):
+    """Two clips of 12 and 9 frames, padded as the collate pads them (the shorter repeats its last frame), with
+    the labels of `target_encoder` when given."""
     parts, _ = random_parts(2, 12, seed=3)
     samples = [{"name": f"s{i}", "parts": {part: values[i, : 12 - 3 * i] for part, values in parts.items()},
                 "target": TARGETS[i], "text": TARGETS[i], "gloss": "", "lang": None} for i in range(2)]
-    return collate_samples(samples)
+    return collate_samples(samples, target_encoder)
 
 
 def official_width_encoder():
@@ -108,9 +109,10 @@ def test_prompt_ids(tiny_model, golden):
     check(golden, "prompt_ids_english", tiny_model.prompt_ids.tolist())
 
 
-def test_collate_pads_by_repeating_the_last_frame(golden):
-    batch = padded_inputs()
-    check(golden, "collate_attention_mask", batch["attention_mask"].tolist())
+def test_collate_pads_frames_by_repeating_the_last_and_labels_with_the_ignore_index(tiny_model, golden):
+    batch = padded_inputs(tiny_model.target_encoder)
+    check(golden, "collate_frame_mask", batch["frame_mask"].tolist())
+    check(golden, "collate_labels", batch["labels"].tolist())
     check(golden, "collate_right_hand", summary(batch["parts"]["right"][1], head=0) + batch["parts"]["right"][1, -1, 0].tolist())
 
 
@@ -118,7 +120,7 @@ def test_pose_encoder_forward_and_gradients(golden):
     """Official widths, training mode (batch statistics): the output, and the gradients that reach the body's
     spatial chain (through the detached body context they must not)."""
     encoder, batch = official_width_encoder(), padded_inputs()
-    output = encoder(batch["parts"], batch["attention_mask"])  # (2, 12, 32)
+    output = encoder(batch["parts"], batch["frame_mask"])  # (2, 12, 32)
     check_tensor(golden, "pose_encoder_output", output)
     output.square().mean().backward()
     body = torch.cat([p.grad.flatten() for p in encoder.gcn_modules["body"].parameters()])
@@ -128,10 +130,10 @@ def test_pose_encoder_forward_and_gradients(golden):
 
 
 def test_model_loss_and_beam_search(tiny_model, golden):
-    batch = padded_inputs()
+    batch = padded_inputs(tiny_model.target_encoder)
     tiny_model.eval()
-    output = tiny_model(batch["parts"], batch["attention_mask"], batch["targets"])
-    texts = tiny_model.generate(batch["parts"], batch["attention_mask"], num_beams=3, max_new_tokens=6)
+    output = tiny_model(batch["parts"], batch["frame_mask"], batch["labels"])
+    texts = tiny_model.generate(batch["parts"], batch["frame_mask"], num_beams=3, max_new_tokens=6)
     check(golden, "model_eval_loss", output.loss.item())
     check_tensor(golden, "model_logits", output.logits)
     check(golden, "model_beam_texts", texts)
@@ -145,10 +147,10 @@ def test_optimizer_and_cosine_schedule_steps(tiny_lm_dir, golden):
     model = UniSign.from_lm_path(config, tiny_lm_dir).train()
     optimizer = build_optimizer(model, lr=1e-3, weight_decay=0.05)
     stepper = PlainStepper(model, optimizer, build_scheduler(optimizer, 2, 3, 1, warmup_epochs=1), 1, 1.0)
-    batch, rates, losses = padded_inputs(), [], []
+    batch, rates, losses = padded_inputs(model.target_encoder), [], []
     for step in range(4):
         torch.manual_seed(step)  # dropout
-        loss = model(batch["parts"], batch["attention_mask"], batch["targets"]).loss
+        loss = model(batch["parts"], batch["frame_mask"], batch["labels"]).loss
         stepper.backward(loss)
         stepper.step()
         rates.append(stepper.lr())

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from script import reproduce_table as rt
 from evaluation.bleurt import bleurt_for_files
+from script import reproduce_table as rt
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = {"data_dir": Path("/data/synthetic"), "lm_dir": Path("/data/lm")}
@@ -17,7 +17,7 @@ SYNTHETIC = {"data_dir": Path("/data/synthetic"), "lm_dir": Path("/data/lm")}
 
 def parser_for(entry):
     if entry == "train.py":
-        from train import get_args_parser
+        from runs.arguments import get_args_parser
 
         return get_args_parser()
     assert entry == "train_task_head.py"

@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,10 +13,13 @@ import torch
 import train
 from datasets.synthetic import generate_corpus
 from models.uni_sign import UniSign
+from runs.arguments import get_args_parser
+from runs.building import build_model, checkpoint_payload, dataset_specs, training_set
+from runs.training import Run
 from utils.checkpoint import load_checkpoint_file
 from utils.training_state import list_states
 
-REPO = train.Path(train.__file__).resolve().parent
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +63,11 @@ def test_training_ends_with_the_best_model_saved_for_from_pretrained(corpus, tin
 def test_stage1_weights_are_handed_to_stage3(corpus, tiny_lm_dir, tmp_path):
     train.main(train_args(corpus, tiny_lm_dir, tmp_path / "stage1", "--epochs", "1"))
     stage1 = load_checkpoint_file(tmp_path / "stage1" / "best_checkpoint.pth")
-    args = train.get_args_parser().parse_args(
+    args = get_args_parser().parse_args(
         train_args(corpus, tiny_lm_dir, tmp_path / "stage3", "--task", "CSLR",
                    "--finetune", str(tmp_path / "stage1" / "best_checkpoint.pth")))
-    spec = train.dataset_specs(args)[0]
-    model = train.build_model(args, spec)
+    spec = dataset_specs(args)[0]
+    model = build_model(args, spec)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, stage1["model"][key], rtol=0, atol=0)
 
@@ -73,17 +77,17 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(corpus, tiny_lm_
     train.main(train_args(corpus, tiny_lm_dir, uninterrupted, "--save-every-steps", "1"))
 
     interrupted = tmp_path / "interrupted"
-    original_save = train.Run.save_state
+    original_save = Run.save_state
 
     def crash_after_step_4(self, progress):
         original_save(self, progress)
         if progress["optimizer_step"] == 4:  # mid-way through epoch 1
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train.Run, "save_state", crash_after_step_4)
+    monkeypatch.setattr(Run, "save_state", crash_after_step_4)
     with pytest.raises(KeyboardInterrupt):
         train.main(train_args(corpus, tiny_lm_dir, interrupted, "--save-every-steps", "1"))
-    monkeypatch.setattr(train.Run, "save_state", original_save)
+    monkeypatch.setattr(Run, "save_state", original_save)
     train.main(train_args(corpus, tiny_lm_dir, interrupted, "--save-every-steps", "1", "--resume", str(interrupted)))
 
     expected, resumed = final_weights(uninterrupted), final_weights(interrupted)
@@ -93,7 +97,7 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(corpus, tiny_lm_
 
 def test_nonfinite_loss_stops_naming_step_and_samples_after_a_debug_checkpoint(corpus, tiny_lm_dir, tmp_path,
                                                                                monkeypatch, capsys):
-    original_forward = train.UniSign.forward
+    original_forward = UniSign.forward
 
     def nan_on_second_batch(self, *args, **kwargs):
         output = original_forward(self, *args, **kwargs)
@@ -103,7 +107,7 @@ def test_nonfinite_loss_stops_naming_step_and_samples_after_a_debug_checkpoint(c
         return output
 
     nan_on_second_batch.calls = 0
-    monkeypatch.setattr(train.UniSign, "forward", nan_on_second_batch)
+    monkeypatch.setattr(UniSign, "forward", nan_on_second_batch)
     with pytest.raises(SystemExit) as stopped:
         train.main(train_args(corpus, tiny_lm_dir, tmp_path / "stop"))
     message = str(stopped.value)
@@ -119,11 +123,11 @@ def test_nonfinite_loss_stops_naming_step_and_samples_after_a_debug_checkpoint(c
 
 def test_data_fraction_and_corpus_mixing(corpus, tiny_lm_dir):
     base = train_args(corpus, tiny_lm_dir, "unused")
-    args = train.get_args_parser().parse_args(base + ["--data-fraction", "0.5"])
-    full = len(train.training_set(train.get_args_parser().parse_args(base), train.dataset_specs(args)))
-    assert len(train.training_set(args, train.dataset_specs(args))) == round(full * 0.5)
-    mixed = train.get_args_parser().parse_args(base + ["--dataset", "Synthetic,Synthetic", "--dataset-ratios", "3,1"])
-    dataset = train.training_set(mixed, train.dataset_specs(mixed))
+    args = get_args_parser().parse_args(base + ["--data-fraction", "0.5"])
+    full = len(training_set(get_args_parser().parse_args(base), dataset_specs(args)))
+    assert len(training_set(args, dataset_specs(args))) == round(full * 0.5)
+    mixed = get_args_parser().parse_args(base + ["--dataset", "Synthetic,Synthetic", "--dataset-ratios", "3,1"])
+    dataset = training_set(mixed, dataset_specs(mixed))
     assert [len(part) for part in dataset.datasets] == [round(2 * full * 0.75), round(2 * full * 0.25)]
 
 
@@ -184,7 +188,7 @@ def test_length_grouped_batching_trains(corpus, tiny_lm_dir, tmp_path):
 
 
 def rgb_args(corpus, lm_dir, *extra):
-    return train.get_args_parser().parse_args(train_args(corpus, lm_dir, "unused", "--rgb_support", *extra))
+    return get_args_parser().parse_args(train_args(corpus, lm_dir, "unused", "--rgb_support", *extra))
 
 
 def test_a_new_rgb_branch_needs_imagenet_weights_or_an_explicit_random_init(corpus, tiny_lm_dir, tmp_path,
@@ -194,11 +198,11 @@ def test_a_new_rgb_branch_needs_imagenet_weights_or_an_explicit_random_init(corp
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     args = rgb_args(corpus, tiny_lm_dir)
-    spec = train.dataset_specs(args)[0]
+    spec = dataset_specs(args)[0]
     with pytest.raises(UsageError, match=rf"put torchvision's efficientnet_b0_rwightman-7f5810bc.pth in "
                                          rf"{tmp_path / 'torch' / 'hub' / 'checkpoints'} or pass --efficientnet-weights"):
-        train.build_model(args, spec)
-    random_init = train.build_model(rgb_args(corpus, tiny_lm_dir, "--efficientnet-init", "random"), spec)
+        build_model(args, spec)
+    random_init = build_model(rgb_args(corpus, tiny_lm_dir, "--efficientnet-init", "random"), spec)
 
     torch.manual_seed(1)
     imagenet = {f"features.{key}": value for key, value in efficientnet_b0_features().state_dict().items()}
@@ -206,7 +210,7 @@ def test_a_new_rgb_branch_needs_imagenet_weights_or_an_explicit_random_init(corp
     cache.mkdir(parents=True)
     torchvision_file = cache / "efficientnet_b0_rwightman-7f5810bc.pth"
     torch.save({**imagenet, "classifier.1.weight": torch.zeros(1000, 1280)}, torchvision_file)
-    model = train.build_model(args, spec)  # found in torchvision's cache
+    model = build_model(args, spec)  # found in torchvision's cache
     backbone = model.pose_encoder.hand_fusion.backbone[0].state_dict()
     for key, value in backbone.items():
         assert torch.equal(value, imagenet[f"features.{key}"]), key
@@ -215,20 +219,20 @@ def test_a_new_rgb_branch_needs_imagenet_weights_or_an_explicit_random_init(corp
 
     torchvision_file.unlink()  # a stage-2 checkpoint carries its RGB branch:
     stage2 = tmp_path / "stage2.pth"                               # fine-tuning it needs no ImageNet file
-    torch.save(train.checkpoint_payload(model, args, 0), stage2)
-    resumed = train.build_model(rgb_args(corpus, tiny_lm_dir, "--finetune", str(stage2)), spec)
+    torch.save(checkpoint_payload(model, args, 0), stage2)
+    resumed = build_model(rgb_args(corpus, tiny_lm_dir, "--finetune", str(stage2)), spec)
     assert torch.equal(resumed.pose_encoder.hand_fusion.backbone[0].state_dict()["0.0.weight"], backbone["0.0.weight"])
 
 
 def test_how2sign_selects_on_test_only_when_asked(corpus, tiny_lm_dir):
-    holdout = train.get_args_parser().parse_args(["--dataset", "How2Sign"])
-    (spec,) = train.dataset_specs(holdout)
+    holdout = get_args_parser().parse_args(["--dataset", "How2Sign"])
+    (spec,) = dataset_specs(holdout)
     assert "dev" not in spec.labels and spec.dev_fraction == 0.02  # ours: 2% of train held out
-    official = train.get_args_parser().parse_args(["--dataset", "How2Sign", "--missing-dev", "test"])
-    (spec,) = train.dataset_specs(official)
+    official = get_args_parser().parse_args(["--dataset", "How2Sign", "--missing-dev", "test"])
+    (spec,) = dataset_specs(official)
     assert spec.labels["dev"] == spec.labels["test"] and spec.dev_fraction == 0
-    synthetic = train.get_args_parser().parse_args(train_args(corpus, tiny_lm_dir, "unused", "--missing-dev", "test"))
-    (spec,) = train.dataset_specs(synthetic)
+    synthetic = get_args_parser().parse_args(train_args(corpus, tiny_lm_dir, "unused", "--missing-dev", "test"))
+    (spec,) = dataset_specs(synthetic)
     assert spec.labels["dev"].endswith("labels.dev")  # a dataset with a dev split keeps it
 
 
@@ -242,14 +246,14 @@ def first_logged_loss(output_dir) -> float:
 def test_bf16_autocast_trains_and_evaluates_in_bfloat16(corpus, tiny_lm_dir, tmp_path, monkeypatch):
     """--autocast bf16 changes the numbers a little (it is really on), not the outcome: a finite, close loss."""
     seen = []
-    original = train.UniSign._teacher_forced
+    original = UniSign._teacher_forced
 
     def spy(self, *args, **kwargs):
         output = original(self, *args, **kwargs)
         seen.append(output.logits.dtype)
         return output
 
-    monkeypatch.setattr(train.UniSign, "_teacher_forced", spy)
+    monkeypatch.setattr(UniSign, "_teacher_forced", spy)
     train.main(train_args(corpus, tiny_lm_dir, tmp_path / "fp32", "--epochs", "1"))
     assert set(seen) == {torch.float32}
     seen.clear()

@@ -9,19 +9,22 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
+from conftest import train_argv
 
 import eval as eval_cli
 import train
-from conftest import train_argv
 from datasets.formats import read_labels, write_official_labels, write_pose_pkl
+from engine import PlainStepper
 from runs.folder import LOCK_NAME
+from runs.training import Run
 from utils.checkpoint import atomic_save, load_checkpoint_file
 from utils.training_state import list_states
 
-REPO = train.Path(train.__file__).resolve().parent
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -176,7 +179,7 @@ def test_the_training_state_is_written_before_dev_evaluation(corpus, tiny_lm_dir
     train.main(train_argv(corpus, tiny_lm_dir, full, "--epochs", "2"))
 
     broken = tmp_path / "broken"
-    original = train.Run.evaluate
+    original = Run.evaluate
 
     def dev_fails_once(self, split):
         if split == "dev" and not dev_fails_once.failed:
@@ -185,7 +188,7 @@ def test_the_training_state_is_written_before_dev_evaluation(corpus, tiny_lm_dir
         return original(self, split)
 
     dev_fails_once.failed = False
-    monkeypatch.setattr(train.Run, "evaluate", dev_fails_once)
+    monkeypatch.setattr(Run, "evaluate", dev_fails_once)
     assert "disk went away" in stops(train_argv(corpus, tiny_lm_dir, broken, "--epochs", "2"))
     (state,) = list_states(broken)
     assert load_checkpoint_file(state)["progress"]["dev_pending"]
@@ -307,14 +310,14 @@ def test_nonfinite_weights_stop_the_run_and_are_never_saved(corpus, tiny_lm_dir,
 
 
 def test_nonfinite_gradients_are_skipped_and_counted_with_skip(corpus, tiny_lm_dir, tmp_path, monkeypatch):
-    original_backward = train.PlainStepper.backward
+    original_backward = PlainStepper.backward
 
     def nan_gradient_once(self, loss):
         nan_gradient_once.calls += 1
         original_backward(self, loss * float("inf") if nan_gradient_once.calls == 1 else loss)
 
     nan_gradient_once.calls = 0
-    monkeypatch.setattr(train.PlainStepper, "backward", nan_gradient_once)
+    monkeypatch.setattr(PlainStepper, "backward", nan_gradient_once)
     run = tmp_path / "run"
     train.main(train_argv(corpus, tiny_lm_dir, run, "--nonfinite", "skip"))
     log = (run / "epoch_log.csv").read_text().splitlines()

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,10 +14,11 @@ import torch
 import train
 import train_task_head
 from datasets.synthetic import generate_corpus
+from runs.training import Run
 from utils.checkpoint import load_checkpoint_file
 from utils.training_state import list_states
 
-REPO = train.Path(train.__file__).resolve().parent
+REPO = Path(__file__).resolve().parents[1]
 SUBSETS = {"ISLR": ("Synthetic_ISLR", "isolated"), "CSLR": ("Synthetic", "sentences")}
 
 
@@ -68,18 +70,18 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights_and_metrics(corp
     """2 epochs straight vs. stopped after optimizer step 4 (CSLR: in epoch 1, ISLR: in epoch 0) and resumed."""
     straight = train_task_head.main(head_args(corpus, tiny_lm_dir, tmp_path / "straight", task, features,
                                               "--save-every-steps", "1"))
-    original_save = train.Run.save_state
+    original_save = Run.save_state
 
     def crash_after_step_4(self, progress):
         original_save(self, progress)
         if progress["optimizer_step"] == 4:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train.Run, "save_state", crash_after_step_4)
+    monkeypatch.setattr(Run, "save_state", crash_after_step_4)
     with pytest.raises(KeyboardInterrupt):
         train_task_head.main(head_args(corpus, tiny_lm_dir, tmp_path / "resumed", task, features,
                                        "--save-every-steps", "1"))
-    monkeypatch.setattr(train.Run, "save_state", original_save)
+    monkeypatch.setattr(Run, "save_state", original_save)
     assert not (tmp_path / "resumed" / "results.json").exists()
     capsys.readouterr()
     resumed = train_task_head.main(head_args(corpus, tiny_lm_dir, tmp_path / "resumed", task, features,

@@ -1,7 +1,7 @@
 """datasets/sign_dataset.py: samples, batches and the batches a loop sees on its device."""
 import torch
 
-from datasets.sign_dataset import DeviceBatches, collate_samples
+from datasets.sign_dataset import DeviceBatches, batch_collator, collate_samples, model_inputs
 from tests.conftest import random_parts
 
 
@@ -13,9 +13,21 @@ def sample(name, frames, seed):
 
 def test_a_batch_holds_what_the_model_and_the_prediction_files_read():
     batch = collate_samples([sample("a", 5, 0), None, sample("b", 3, 1)])
-    assert set(batch) == {"names", "parts", "attention_mask", "targets", "langs", "skipped"}
+    assert set(batch) == {"names", "parts", "frame_mask", "targets", "langs", "skipped"}
     assert (batch["names"], batch["targets"], batch["skipped"]) == (["a", "b"], ["text a", "text b"], 1)
-    assert batch["attention_mask"].tolist() == [[1] * 5, [1, 1, 1, 0, 0]]
+    assert batch["frame_mask"].tolist() == [[1] * 5, [1, 1, 1, 0, 0]]
+
+
+def test_the_collate_adds_the_labels_of_the_models_target_encoder():
+    def encoder(texts):  # stands for UniSign.target_encoder (datasets/targets.py)
+        return torch.tensor([[len(text), ord(text[-1])] for text in texts])
+
+    batch = collate_samples([sample("a", 2, 0), sample("bb", 4, 1)], target_encoder=encoder)
+    assert batch["labels"].tolist() == [[6, ord("a")], [7, ord("b")]]
+    assert batch_collator(encoder)([sample("a", 2, 0)])["labels"].tolist() == [[6, ord("a")]]
+    moved = next(iter(DeviceBatches([batch], torch.device("cpu"))))
+    assert torch.equal(moved["labels"], batch["labels"])
+    assert set(model_inputs(moved)) == {"parts", "frame_mask", "rgb", "langs"}
 
 
 def test_device_batches_leave_out_empty_batches_but_count_their_position_and_samples():

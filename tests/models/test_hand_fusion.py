@@ -36,8 +36,9 @@ def test_stage2_from_stage1_gives_the_stage1_loss_before_its_first_update(tiny_l
     assert missing and all(".hand_fusion." in key for key in missing)
     stage2.load_state_dict(stage1.state_dict(), strict=False)
     parts, mask = random_parts(2, 6)
-    expected = stage1(parts, mask, ["hello", "go"]).loss
-    torch.testing.assert_close(stage2(parts, mask, ["hello", "go"], fake_rgb_batch(2, 6)).loss, expected,
+    labels = stage1.tokenize_targets(["hello", "go"])
+    expected = stage1(parts, mask, labels).loss
+    torch.testing.assert_close(stage2(parts, mask, labels, fake_rgb_batch(2, 6)).loss, expected,
                                rtol=0, atol=0)
 
 
@@ -45,7 +46,7 @@ def test_official_gate_never_trains_but_the_trainable_gate_does(tiny_lm_dir):
     for gate_init, trains in (("official", False), ("trainable", True)):
         model = build(tiny_lm_dir, RGBConfig(gate_init=gate_init)).train()
         parts, mask = random_parts(2, 6)
-        model(parts, mask, ["hello", "go"], fake_rgb_batch(2, 6)).loss.backward()
+        model(parts, mask, model.tokenize_targets(["hello", "go"]), fake_rgb_batch(2, 6)).loss.backward()
         gate_gradient = model.pose_encoder.hand_fusion.gate[2].bias.grad
         assert (gate_gradient is not None and gate_gradient.abs().sum() > 0) == trains
 

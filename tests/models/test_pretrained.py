@@ -30,8 +30,8 @@ def same_model(first, second):
     parts, mask = random_parts(2, 10, seed=5)
     mask[1, 7:] = 0
     assert first.generate(parts, mask, max_new_tokens=6) == second.generate(parts, mask, max_new_tokens=6)
-    targets = ["hello world", "I will go"]
-    assert torch.equal(first(parts, mask, targets).loss, second(parts, mask, targets).loss)
+    labels = second.tokenize_targets(["hello world", "I will go"])
+    assert torch.equal(first(parts, mask, labels).loss, second(parts, mask, labels).loss)
 
 
 def test_a_saved_directory_loads_back_identical_with_its_model_card(tiny_model, tmp_path):

@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from models.task_heads import (CTCHead, MLPClassificationHead, TaskHeadModel, Vocabulary, ctc_greedy_decode,
-                               masked_mean)
+from datasets.targets import IGNORE_INDEX
+from models.task_heads import (CTCHead, MLPClassificationHead, TaskHeadModel, Vocabulary, VocabularyTargets,
+                               ctc_greedy_decode, masked_mean)
 from tests.conftest import random_parts
 
 
@@ -87,12 +88,31 @@ def test_task_head_model_on_uni_sign(tiny_model, task, features, point):
     pose = tiny_model.pose_encoder
     expected = pose.pose_proj.in_features if (features, point) == ("sign", "pre_proj") else pose.pose_proj.out_features
     assert sequence.shape == (2, 10, expected)
-    output = model(parts, mask, targets)
+    labels = model.target_encoder(targets)  # what the collate adds to a batch
+    assert model(parts, mask).loss is None
+    output = model(parts, mask, labels)
     assert output.loss.ndim == 0 and torch.isfinite(output.loss)
     output.loss.backward()
     assert any(p.grad is not None for p in tiny_model.pose_encoder.parameters())
     predictions = model.predict(parts, mask)
     assert len(predictions) == 2 and all(isinstance(p, str) for p in predictions)
+
+
+def test_target_encoders_give_class_ids_or_gloss_ids_padded_with_the_ignore_index():
+    classes = VocabularyTargets(Vocabulary(["cat", "dog"]))
+    assert classes(["dog", "cow", "cat"]).tolist() == [1, IGNORE_INDEX, 0]
+    glosses = VocabularyTargets(Vocabulary("I GO STORE".split(), ctc=True))  # <blank> <unk> GO I STORE
+    assert glosses(["I GO", "STORE", "HOME I GO"]).tolist() == [[3, 2, -100], [4, -100, -100], [1, 3, 2]]
+
+
+def test_ctc_loss_reads_the_target_lengths_from_the_padding(tiny_model):
+    vocab = Vocabulary("I GO STORE".split(), ctc=True)
+    model = TaskHeadModel(tiny_model, "CSLR", "sign", vocab, hidden_dim=16, dropout=0.0).eval()
+    parts, mask = random_parts(2, 10)
+    output = model(parts, mask, model.target_encoder(["I GO STORE", "GO"]))
+    targets, target_lengths = torch.tensor([[3, 2, 4], [2, 0, 0]]), torch.tensor([3, 1])
+    expected = model.head.loss(output.logits, output.lengths, targets, target_lengths)
+    torch.testing.assert_close(output.loss, expected)
 
 
 def test_task_head_model_rejects_slt(tiny_model):

@@ -1,9 +1,10 @@
 """The composed Uni-Sign model: prompt + pose features into MT5, one generative objective."""
+import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import random_parts
-from models.uni_sign import IGNORE_INDEX
+
+from datasets.targets import IGNORE_INDEX
 
 
 def test_encoder_input_is_prompt_then_frames(tiny_model):
@@ -21,7 +22,8 @@ def test_padded_frames_never_reach_the_language_model(tiny_model):
     tiny_model.eval()
     parts, mask = random_parts(1, 8)
     mask[0, 5:] = 0
-    loss = tiny_model(parts, mask, ["hello"]).loss
+    labels = tiny_model.tokenize_targets(["hello"])
+    loss = tiny_model(parts, mask, labels).loss
     changed = {name: values.clone() for name, values in parts.items()}
     original_embeds, _ = tiny_model.encoder_inputs(parts, mask)
     # Change what the LM sees at padded positions only (after the pose encoder).
@@ -32,16 +34,30 @@ def test_padded_frames_never_reach_the_language_model(tiny_model):
         return torch.cat([features[:, :5], torch.randn_like(features[:, 5:]) * 100], dim=1)
 
     tiny_model.pose_encoder.forward = noisy_padding
-    torch.testing.assert_close(tiny_model(changed, mask, ["hello"]).loss, loss)
+    torch.testing.assert_close(tiny_model(changed, mask, labels).loss, loss)
 
 
 def test_loss_is_label_smoothed_token_mean(tiny_model):
     parts, mask = random_parts(2, 5)
-    output = tiny_model(parts, mask, ["hello world", "go"])
-    assert output.labels.shape[0] == 2 and (output.labels == IGNORE_INDEX).any()
-    expected = F.cross_entropy(output.logits.flatten(0, 1), output.labels.flatten(), ignore_index=IGNORE_INDEX,
+    labels = tiny_model.tokenize_targets(["hello world", "go"])
+    output = tiny_model(parts, mask, labels)
+    assert labels.shape[0] == 2 and (labels == IGNORE_INDEX).any()
+    expected = F.cross_entropy(output.logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX,
                                label_smoothing=0.2)
     torch.testing.assert_close(output.loss, expected)
+
+
+def test_the_loss_comes_only_with_labels(tiny_model):
+    """As in Hugging Face models: labels give logits and loss; decoder_input_ids alone give logits only."""
+    tiny_model.eval()
+    parts, mask = random_parts(2, 5)
+    labels = tiny_model.tokenize_targets(["hello world", "go"])
+    with_labels = tiny_model(parts, mask, labels)
+    without = tiny_model(parts, mask, decoder_input_ids=tiny_model.mt5_model._shift_right(labels))
+    assert without.loss is None and with_labels.loss is not None
+    torch.testing.assert_close(without.logits, with_labels.logits)
+    with pytest.raises(ValueError, match="labels"):
+        tiny_model(parts, mask)
 
 
 def test_targets_are_truncated_to_50_tokens_ending_with_eos(tiny_model):
@@ -81,8 +97,9 @@ def test_a_few_steps_reduce_the_loss(tiny_model):
     optimizer = torch.optim.AdamW(tiny_model.parameters(), lr=3e-3)
     tiny_model.train()
     losses = []
+    labels = tiny_model.tokenize_targets(targets)
     for _ in range(15):
-        loss = tiny_model(parts, mask, targets).loss
+        loss = tiny_model(parts, mask, labels).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -95,11 +112,11 @@ def test_one_encoder_pass_evaluation_equals_forward_then_generate(tiny_model):
     torch.manual_seed(0)
     parts, mask = random_parts(4, 7)
     mask[2, 4:] = 0
-    targets = ["hello world", "go", "store", "hello"]
+    labels = tiny_model.tokenize_targets(["hello world", "go", "store", "hello"])
     optimizer = torch.optim.AdamW(tiny_model.parameters(), lr=3e-3)
     tiny_model.train()
     for _ in range(30):  # learn the targets, so that the four beams differ
-        loss = tiny_model(parts, mask, targets).loss
+        loss = tiny_model(parts, mask, labels).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -107,16 +124,16 @@ def test_one_encoder_pass_evaluation_equals_forward_then_generate(tiny_model):
     calls = []
     tiny_model.pose_encoder.register_forward_hook(lambda *args: calls.append(1))
     with torch.no_grad():
-        loss = tiny_model(parts, mask, targets).loss
+        loss = tiny_model(parts, mask, labels).loss
         beams = tiny_model.generate(parts, mask, num_beams=4, max_new_tokens=8)
     calls.clear()
-    output, texts = tiny_model.evaluate_batch(parts, mask, targets, num_beams=4, max_new_tokens=8)
+    output, texts = tiny_model.evaluate_batch(parts, mask, labels, num_beams=4, max_new_tokens=8)
     assert len(calls) == 1  # the pose encoder ran once
     assert output.loss.item() == loss.item() and texts == beams
     assert len(set(beams)) > 1
     langs = ["English", "Chinese", "English", "Chinese"]  # per-sample prompts (mixed corpora)
     with torch.no_grad():
-        mixed = tiny_model(parts, mask, targets, langs=langs).loss
+        mixed = tiny_model(parts, mask, labels, langs=langs).loss
         mixed_beams = tiny_model.generate(parts, mask, num_beams=4, max_new_tokens=8, langs=langs)
-    output, texts = tiny_model.evaluate_batch(parts, mask, targets, num_beams=4, max_new_tokens=8, langs=langs)
+    output, texts = tiny_model.evaluate_batch(parts, mask, labels, num_beams=4, max_new_tokens=8, langs=langs)
     assert output.loss.item() == mixed.item() and texts == mixed_beams

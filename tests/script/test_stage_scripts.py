@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from train import get_args_parser, resolve_accumulation
+from runs.arguments import get_args_parser, resolve_accumulation
 
 REPO = Path(__file__).resolve().parents[2]
 # The official script/*.sh (4 GPUs): per-GPU batch, accumulation, epochs, lr, frames, dataset, RGB.

@@ -74,7 +74,8 @@ def outputs(model, seed=3):
     model.eval()
     parts, mask = random_parts(2, 7, seed=seed)
     mask[1, 5:] = 0
-    return model(parts, mask, ["hello world", "go"]).loss, model.generate(parts, mask, max_new_tokens=6)
+    labels = model.tokenize_targets(["hello world", "go"])
+    return model(parts, mask, labels).loss, model.generate(parts, mask, max_new_tokens=6)
 
 
 @pytest.fixture(scope="module")
