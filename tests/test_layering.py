@@ -96,8 +96,8 @@ def test_every_library_module_imports_without_an_entry_point():
 
 
 def test_nothing_but_the_tests_imports_train_py():
-    """train.py is only a command: entry points, benchmarks and scripts build runs from runs/."""
-    files = [path for folder in ("bench", "script") for path in (REPO / folder).rglob("*.py")]
+    """train.py is only a command: entry points, the demo, benchmarks and scripts build runs from runs/."""
+    files = [path for folder in ("bench", "script", "demo") for path in (REPO / folder).rglob("*.py")]
     files += [REPO / f"{name}.py" for name in ENTRY_POINTS - {"train"}] + list(library_modules().values())
     importers = [str(path.relative_to(REPO)) for path in files if "train" in project_imports(path, {})]
     assert importers == []
