@@ -19,31 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
+from datasets.clips import DEFAULT_MAX_FRAMES, DataFormatError, PoseClip, check_frame_count
 from datasets.keypoints import NUM_KEYPOINTS, PART_INDICES
+from datasets.pose_format_files import read_pose_format
 from datasets.safe_pickle import safe_load
 
-POSE_SUFFIXES = (".pkl", ".npz")
-DEFAULT_MAX_FRAMES = 100_000  # longer clips are refused before their frames are stacked (hostile or broken files)
+POSE_SUFFIXES = (".pkl", ".npz", ".pose")
 COORDINATE_TOLERANCE = 0.05  # confident points may sit slightly outside the frame
 _MAIN_SIGNER_POINTS = PART_INDICES["body"] + PART_INDICES["left"] + PART_INDICES["right"]
-
-
-class DataFormatError(ValueError):
-    """A data file is missing, unreadable or malformed; the message names the file and the problem."""
-
-
-@dataclass
-class PoseClip:
-    """One clip's keypoints for a single signer."""
-
-    keypoints: np.ndarray  # (T, 133, 2) float32, x/W and y/H
-    scores: np.ndarray  # (T, 133) float32 confidences
-    start: int = 0  # official optional frame bounds: the clip is frames [start, end)
-    end: int | None = None
-
-    @property
-    def num_frames(self) -> int:
-        return self.keypoints.shape[0]
 
 
 @dataclass
@@ -126,15 +109,6 @@ def _frame_bounds(data, source):
     return start, end
 
 
-def check_frame_count(frames, source, max_frames=DEFAULT_MAX_FRAMES):
-    """Refuse a clip longer than `max_frames` before anything is stacked (None: no limit)."""
-    if max_frames is not None and frames > max_frames:
-        raise DataFormatError(
-            f"{source}: field 'keypoints' has {frames} frames, more than the limit of {max_frames} "
-            f"(raise it with --max-frames if the clip is genuine)"
-        )
-
-
 def pose_clip_from_dict(data, source, max_frames=DEFAULT_MAX_FRAMES) -> PoseClip:
     """Validate an official-style pose dict and reduce it to one signer.
 
@@ -203,10 +177,13 @@ def read_pose_npz(path, max_frames=DEFAULT_MAX_FRAMES) -> dict:
 
 
 def read_pose_file(path, max_frames=DEFAULT_MAX_FRAMES) -> PoseClip:
-    """Read an official `.pkl` or a native `.npz` pose file (clips over `max_frames` frames are refused)."""
+    """Read an official `.pkl`, a native `.npz` or a pose-format `.pose` file (clips over `max_frames` frames are
+    refused)."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"{path}: pose file not found")
+    if path.suffix == ".pose":
+        return read_pose_format(path, max_frames)
     if path.suffix == ".npz":
         return pose_clip_from_dict(read_pose_npz(path, max_frames), path, max_frames)
     try:
@@ -250,7 +227,7 @@ def write_pose_npz(path, keypoints, scores, **extra):
 def resolve_pose_path(pose_dir, entry: LabelEntry) -> Path:
     """Official rule: pose_dir / video_path with '.mp4' -> '.pkl' (or the label's explicit pose path).
 
-    The result must stay inside pose_dir; a native `.npz` twin is used when the `.pkl` is absent.
+    The result must stay inside pose_dir; a native `.npz` (else a `.pose`) twin is used when the `.pkl` is absent.
     """
     root = Path(os.path.abspath(pose_dir))
     relative = entry.pose_path or (entry.video_path or entry.name).replace(".mp4", ".pkl")
@@ -259,8 +236,9 @@ def resolve_pose_path(pose_dir, entry: LabelEntry) -> Path:
     path = Path(os.path.normpath(root / relative))  # lexical, so symlinked sub-folders stay usable
     if not path.is_relative_to(root):
         raise DataFormatError(f"sample '{entry.name}': pose path '{relative}' points outside the pose root {root}")
-    if not path.exists() and path.with_suffix(".npz").exists():
-        return path.with_suffix(".npz")
+    if not path.exists():
+        twin = next((path.with_suffix(suffix) for suffix in (".npz", ".pose") if path.with_suffix(suffix).exists()), None)
+        return twin or path
     return path
 
 

@@ -7,7 +7,7 @@
 Videos go through pose extraction (MediaPipe by default; --backend rtmlib --det DET.onnx --pose POSE.onnx),
 the skeleton is drawn over the video, and the model's output is shown: the translation (SLT), the gloss
 sequence (CSLR) or the five best signs with their scores (ISLR; --classes FILE ranks a closed word list).
-Pose files (.pkl, .npz) skip extraction. Bad input (not a video, no person, empty, longer than
+Pose files (.pkl, .npz, .pose) skip extraction. Bad input (not a video, no person, empty, longer than
 --max-seconds) is reported in the page; the server keeps serving. Needs `pip install -r
 requirements-demo.txt` (Gradio). docs/demo.md: GPU, sharing, limits.
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python demo/app.py`: make the repository's packages importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from datasets.formats import POSE_SUFFIXES  # noqa: E402
 from demo.service import DemoInputError, DemoLimits, DemoResult, DemoService  # noqa: E402
 from inference import InferenceError, SignTranslator, read_classes  # noqa: E402
 from pose_extraction.backends import BACKENDS, BackendSpec  # noqa: E402
@@ -61,11 +62,11 @@ def build_app(service: DemoService):
 
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"# {TITLE}\nTask: **{service.task}**. Upload or record a video of one signer (up to "
-                    f"{service.limits.max_seconds:.0f} s), or upload a pose file (.pkl / .npz), then press Translate.")
+                    f"{service.limits.max_seconds:.0f} s), or upload a pose file (.pkl / .npz / .pose), then press Translate.")
         with gr.Row():
             with gr.Column():
                 video = gr.Video(label="Video", sources=["upload", "webcam"], elem_id="video_input")
-                pose_file = gr.File(label="or a pose file", file_types=[".pkl", ".npz"], elem_id="pose_input")
+                pose_file = gr.File(label="or a pose file", file_types=list(POSE_SUFFIXES), elem_id="pose_input")
                 run = gr.Button("Translate", variant="primary", elem_id="translate")
             with gr.Column():
                 skeleton = gr.Video(label="Skeleton", interactive=False, elem_id="skeleton")

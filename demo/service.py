@@ -1,6 +1,6 @@
 """What the web demo does with one upload, without the web page: check, extract poses, draw, translate.
 
-`DemoService.run(video=..., pose_file=...)` returns a `DemoResult` (text, ranked candidates for ISLR, the
+`DemoService.run(video=..., pose_file=...)` (.pkl, .npz, .pose) returns a `DemoResult` (text, ranked candidates for ISLR, the
 skeleton video) or raises `DemoInputError` with the one-line message the page shows. The page
 (demo/app.py) only wires this to Gradio components, so everything here is tested without a browser too.
 """
@@ -12,13 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from datasets.formats import DataFormatError, PoseClip
+from datasets.formats import POSE_SUFFIXES, DataFormatError, PoseClip
 from inference import InferenceError, SignTranslator
 from pose_extraction.backends import BackendUnavailable
 from pose_extraction.video import VideoReadError, is_video, open_video
 from pose_extraction.visualize import blank_frames, draw_pose, video_frames
 
-POSE_SUFFIXES = (".pkl", ".npz")
 SKELETON_FPS = 25.0  # pose files carry no frame rate
 
 
@@ -87,7 +86,7 @@ class DemoService:
         if not source.is_file() or source.stat().st_size == 0:
             raise DemoInputError(f"{source.name}: the upload is empty")
         if not is_video(source) and source.suffix.lower() not in POSE_SUFFIXES:
-            raise DemoInputError(f"{source.name}: not a video or a pose file (.pkl, .npz)")
+            raise DemoInputError(f"{source.name}: not a video or a pose file ({', '.join(POSE_SUFFIXES)})")
         return source
 
     def _extract(self, video, report) -> PoseClip:

@@ -22,7 +22,10 @@ from pose_extraction.video import DEFAULT_MAX_SIDE
 def get_args_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="a video file or a folder of videos (searched recursively)")
-    parser.add_argument("--out", required=True, help="output folder for the .pkl pose files")
+    parser.add_argument("--out", required=True, help="output folder for the pose files")
+    parser.add_argument("--format", default="pkl", choices=("pkl", "pose"),
+                        help="pkl: the official pickle layout (default); pose: pose-format's .pose (COCO-WholeBody "
+                             "133 components, pixels of the video's frame size), which its viewer opens")
     parser.add_argument("--backend", default="mediapipe", choices=BACKENDS)
     parser.add_argument("--workers", type=int, default=1, help="parallel worker processes (one backend each)")
     parser.add_argument("--overwrite", action="store_true", help="re-extract videos whose pose file exists")
@@ -51,7 +54,7 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     try:
         report = run_extraction(args.input, args.out, spec_from_args(args), args.workers, args.overwrite,
-                                args.max_side, args.allow_empty, args.progress, args.report)
+                                args.max_side, args.allow_empty, args.progress, args.report, args.format)
     except (BackendUnavailable, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from datasets.formats import write_pose_pkl
+from datasets.pose_format_files import write_pose_format
 from pose_extraction.backends import BackendSpec, check_backend, create_backend
 from pose_extraction.video import DEFAULT_MAX_SIDE, VideoReadError, find_videos, iter_frames, open_video
 
@@ -120,13 +121,17 @@ def extract_video_poses(video, backend, max_side=DEFAULT_MAX_SIDE, on_frame=None
     return PoseSequence(np.stack(keypoints), np.stack(scores), info.width, info.height, info.fps)
 
 
-def write_pose_atomic(path, keypoints, scores):
-    """write_pose_pkl to a hidden temporary file in the same folder, then rename it over `path`."""
+def write_pose_atomic(path, keypoints, scores, width=None, height=None, fps=None):
+    """Write the pose file (`.pkl` official layout, or a pose-format `.pose` with the video's size and frame rate)
+    to a hidden temporary file in the same folder, then rename it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        write_pose_pkl(temporary, keypoints, scores)
+        if path.suffix == ".pose":
+            write_pose_format(temporary, keypoints, scores, width, height, fps)
+        else:
+            write_pose_pkl(temporary, keypoints, scores)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
@@ -143,7 +148,7 @@ def extract_to_file(video, output, backend, max_side=DEFAULT_MAX_SIDE, allow_emp
         if poses.frames_with_person == 0 and not allow_empty:
             raise NoPersonError(f"no person detected in any of the {poses.num_frames} frames "
                                 f"(pass --allow-empty to write all-zero pose files)")
-        write_pose_atomic(output, poses.keypoints, poses.scores)
+        write_pose_atomic(output, poses.keypoints, poses.scores, poses.width, poses.height, poses.fps)
     except Exception as error:  # one bad video must not stop the others; the report names it
         result.status, result.error = "failed", f"{type(error).__name__}: {error}"
     result.seconds = time.perf_counter() - started
@@ -153,16 +158,16 @@ def extract_to_file(video, output, backend, max_side=DEFAULT_MAX_SIDE, allow_emp
 # ----------------------------------------------------------------------------- many videos
 
 
-def plan_jobs(source, out_dir):
-    """[(video, pose file)]: a folder keeps its sub-folder layout, '<name>.<ext>' -> '<name>.pkl'."""
+def plan_jobs(source, out_dir, suffix=".pkl"):
+    """[(video, pose file)]: a folder keeps its sub-folder layout, '<name>.<ext>' -> '<name><suffix>' (.pkl, .pose)."""
     source, out_dir = Path(source), Path(out_dir)
     if not source.exists():
         raise FileNotFoundError(f"{source}: no such file or folder")
     videos = find_videos(source)
     if source.is_dir():
-        jobs = [(video, (out_dir / video.relative_to(source)).with_suffix(".pkl")) for video in videos]
+        jobs = [(video, (out_dir / video.relative_to(source)).with_suffix(suffix)) for video in videos]
     else:
-        jobs = [(video, out_dir / f"{video.stem}.pkl") for video in videos]
+        jobs = [(video, out_dir / f"{video.stem}{suffix}") for video in videos]
     owners = {}
     for video, output in jobs:
         if output in owners:
@@ -213,13 +218,14 @@ def _run_parallel(jobs, spec, max_side, allow_empty, progress, workers):
 
 
 def run_extraction(source, out_dir, spec=BackendSpec(), workers=1, overwrite=False,
-                   max_side=DEFAULT_MAX_SIDE, allow_empty=False, progress=True, report_path=None):
+                   max_side=DEFAULT_MAX_SIDE, allow_empty=False, progress=True, report_path=None, file_format="pkl"):
     """Extract every video under `source` into `out_dir`; returns an ExtractionReport (also written as JSON).
+    `file_format`: 'pkl' (the official layout) or 'pose' (pose-format, COCO-WholeBody 133 components).
 
     Finished pose files are skipped unless `overwrite`. BackendUnavailable is raised before any work.
     """
     check_backend(spec)
-    jobs = plan_jobs(source, out_dir)
+    jobs = plan_jobs(source, out_dir, f".{file_format}")
     if not jobs:
         raise FileNotFoundError(f"{source}: no video found")
     report = ExtractionReport(spec.name)

@@ -71,7 +71,7 @@ def test_no_input_two_inputs_and_other_files_are_refused(service, bad_uploads, t
     with pytest.raises(DemoInputError, match="both a video and a pose file"):
         service.run(video=bad_uploads["too long"], pose_file=bad_uploads["too long"])
     (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff")
-    with pytest.raises(DemoInputError, match=r"photo.jpg: not a video or a pose file \(.pkl, .npz\)"):
+    with pytest.raises(DemoInputError, match=r"photo.jpg: not a video or a pose file \(.pkl, .npz, .pose\)"):
         service.run(pose_file=tmp_path / "photo.jpg")
     (tmp_path / "broken.pkl").write_bytes(b"not a pickle")
     with pytest.raises(DemoInputError, match="broken.pkl"):

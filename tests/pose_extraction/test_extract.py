@@ -14,17 +14,17 @@ import cv2
 import numpy as np
 import pytest
 
+from datasets import layouts
 from datasets.formats import read_pose_file
 from datasets.keypoints import PART_INDICES, normalize_parts
-from tests.utils.pictures import (astronaut_bgr, mediapipe_backend, messi_bgr, require_mediapipe, shifted_frames,
-                                  write_video)
-from pose_extraction import backends
-from pose_extraction import mapping
+from datasets.safe_pickle import safe_load
+from pose_extraction import backends, mapping
 from pose_extraction.backends import BackendSpec, BackendUnavailable, RtmlibBackend
+from pose_extraction.extract import main as extraction_main
 from pose_extraction.runner import REPORT_NAME, plan_jobs, run_extraction
 from pose_extraction.video import downscale
-from pose_extraction.extract import main as extraction_main
-from datasets.safe_pickle import safe_load
+from tests.utils.pictures import (astronaut_bgr, mediapipe_backend, messi_bgr, require_mediapipe, shifted_frames,
+                                  write_video)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LEFT_HAND, RIGHT_HAND, FACE = slice(91, 112), slice(112, 133), slice(23, 91)
@@ -34,12 +34,12 @@ LEFT_HAND, RIGHT_HAND, FACE = slice(91, 112), slice(112, 133), slice(23, 91)
 
 
 def test_mapping_tables_cover_the_layout():
-    assert len(mapping.BODY_FROM_BLAZEPOSE) == 17 and len(mapping.FEET_FROM_BLAZEPOSE) == 6
-    assert len(mapping.FACE_FROM_FACEMESH) == 68 and len(set(mapping.FACE_FROM_FACEMESH)) == 68
-    assert len(set(mapping.BODY_FROM_BLAZEPOSE)) == 17
-    assert max(mapping.POSE_FROM_BLAZEPOSE) < 33 and max(mapping.FACE_FROM_FACEMESH) < 468
+    assert len(layouts.BODY_FROM_BLAZEPOSE) == 17 and len(layouts.FEET_FROM_BLAZEPOSE) == 6
+    assert len(layouts.FACE_FROM_FACEMESH) == 68 and len(set(layouts.FACE_FROM_FACEMESH)) == 68
+    assert len(set(layouts.BODY_FROM_BLAZEPOSE)) == 17
+    assert max(layouts.POSE_FROM_BLAZEPOSE) < 33 and max(layouts.FACE_FROM_FACEMESH) < 468
     # the face points Uni-Sign uses: jaw every other point, the inner lips, the nose tip (FaceMesh 1)
-    face = dict(zip(range(23, 91), mapping.FACE_FROM_FACEMESH))
+    face = dict(zip(range(23, 91), layouts.FACE_FROM_FACEMESH))
     assert face[53] == 1 and face[31] == 152  # nose tip, chin
     assert [face[i] for i in range(83, 91)] == [78, 81, 13, 311, 308, 402, 14, 178]
 
@@ -331,3 +331,16 @@ def test_rtmlib_backend_normalises_and_keeps_the_main_signer(monkeypatch, tmp_pa
     backend._model.people = 0
     keypoints, scores = backend(np.zeros((100, 400, 3), np.uint8))
     assert not keypoints.any() and not scores.any()
+
+
+def test_pose_format_output_reads_back_as_the_pickle_output(video_dir, tmp_path):
+    """--format pose: the same extraction written as pose-format's .pose (opens in its viewer) reads back as the
+    .pkl's keypoints (to float32 rounding of the pixel round trip)."""
+    pytest.importorskip("pose_format", reason="pose-format is not installed (requirements-pose.txt)")
+    assert extraction_main(["--input", str(video_dir / "good.mp4"), "--out", str(tmp_path / "pkl"), "--no-progress"]) == 0
+    assert extraction_main(["--input", str(video_dir / "good.mp4"), "--out", str(tmp_path / "pose"), "--format", "pose",
+                         "--no-progress"]) == 0
+    from_pkl, from_pose = read_pose_file(tmp_path / "pkl" / "good.pkl"), read_pose_file(tmp_path / "pose" / "good.pose")
+    np.testing.assert_array_equal(from_pose.scores, from_pkl.scores)
+    np.testing.assert_allclose(from_pose.keypoints, np.where(from_pkl.scores[..., None] > 0, from_pkl.keypoints, 0),
+                               atol=1e-6)
