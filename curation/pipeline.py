@@ -6,8 +6,8 @@
 Per video: read the timed text (subtitles named like the video: NAME.srt, NAME.vtt or NAME.json; or FunASR),
 fit it into the video's duration, split it into clips at punctuation (`curation.segment`), crop the signer
 region and cut each clip to OUT/rgb_format/NAME_NNNN.mp4 (`curation.crop`), and with --extract-poses
-write OUT/pose_format/NAME_NNNN.pkl. Videos run in parallel (--workers); every finished or failed video
-appends one JSON line to OUT/manifest.jsonl. A rerun skips videos whose latest record is done with the same
+write OUT/pose_format/NAME_NNNN.pkl. Videos run in parallel (--workers, or --engine ray: tasks on a Ray
+cluster, docs/scaling.md); every finished or failed video appends one JSON line to OUT/manifest.jsonl. A rerun skips videos whose latest record is done with the same
 settings (source, subtitle file content, crop, rules, cutter, poses) and whose outputs exist; --overwrite
 redoes them. At the end the labels (OUT/CSL_News_Labels.json: every clip of every done video in the
 manifest, sorted by name) and the statistics (OUT/stats.json + histogram PNGs) are rewritten.
@@ -22,7 +22,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ from curation.stats import format_table, write_report
 from curation.timed_text import SUBTITLE_SUFFIXES, TimedTextError, clamp_to_duration, load_subtitles, transcribe_funasr
 from datasets.formats import LabelEntry, write_csl_news_labels, write_pose_pkl
 from datasets.keypoints import NUM_KEYPOINTS
+from utils.ray_engine import ClusterLost, RayUnavailable, add_ray_arguments, map_on_ray, ray_settings
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".ts", ".flv", ".webm", ".mpg", ".mpeg", ".m4v")
 DEFAULT_LABELS_NAME = "CSL_News_Labels.json"  # the CSL_News file name train.py --labels-dir looks for
@@ -166,8 +167,7 @@ def job_settings(job, options) -> dict:
 def _pose_front_end():
     """The pose front-end's API (pose_extraction/: MediaPipe by default), imported only when poses are wanted."""
     try:
-        from pose_extraction import backends
-        from pose_extraction import runner
+        from pose_extraction import backends, runner
     except ImportError as error:
         raise CurationError(
             f"--extract-poses needs the pose front-end (pose_extraction/, pose_extraction/extract.py), which cannot be "
@@ -303,13 +303,18 @@ def _remove(paths):
             candidate.unlink(missing_ok=True)
 
 
+def new_record(job, options, error=None) -> dict:
+    """A video's manifest record before its curation: status 'failed' until it is done."""
+    return {"video": job.video.stem, "source": str(job.video),
+            "subtitles": str(job.subtitles) if job.subtitles else None,
+            "status": "failed", "error": error, "settings": job_settings(job, options),
+            "clips": [], "dropped": [], "warnings": []}
+
+
 def process_video(job, options) -> dict:
     """Curate one video; returns its manifest record (status 'done' or 'failed' with the error)."""
     started = time.time()
-    record = {"video": job.video.stem, "source": str(job.video),
-              "subtitles": str(job.subtitles) if job.subtitles else None,
-              "status": "failed", "error": None, "settings": job_settings(job, options),
-              "clips": [], "dropped": [], "warnings": []}
+    record = new_record(job, options)
     written = []
     try:
         _curate(job, options, record, written)
@@ -335,11 +340,15 @@ def is_finished(record, settings, out_dir) -> bool:
             and all(path.is_file() for path in _outputs(record, out_dir)))
 
 
-def _process_all(jobs, options, workers):
-    """Records of the jobs, as they finish (in order with one worker).
+def _process_all(jobs, options, workers, ray_settings=None):
+    """Records of the jobs, as they finish (in order with one worker; Ray tasks with `ray_settings`).
 
     Workers are spawned, not forked: a fork copies the caller's threads' locks (OpenCV, torch) mid-state.
     """
+    if ray_settings is not None:
+        lost = partial(_lost_video_record, options=options)
+        yield from map_on_ray(partial(process_video, options=options), jobs, ray_settings, lost)
+        return
     if workers <= 1:
         for job in jobs:
             yield process_video(job, options)
@@ -348,6 +357,10 @@ def _process_all(jobs, options, workers):
         futures = [pool.submit(process_video, job, options) for job in jobs]
         for future in as_completed(futures):
             yield future.result()
+
+
+def _lost_video_record(job, error, options) -> dict:
+    return {**new_record(job, options, error), "seconds": 0.0}
 
 
 def write_labels(path, records) -> list:
@@ -366,8 +379,10 @@ def _describe(record) -> str:
             f"{len(record['warnings'])} warnings ({record['seconds']:.1f} s)")
 
 
-def run(jobs, options, workers=1, overwrite=False, labels_name=DEFAULT_LABELS_NAME, log=print) -> dict:
-    """Curate the jobs into options.out_dir (resumable, parallel); returns a summary dict."""
+def run(jobs, options, workers=1, overwrite=False, labels_name=DEFAULT_LABELS_NAME, log=print,
+        ray_settings=None) -> dict:
+    """Curate the jobs into options.out_dir (resumable; local processes, or Ray tasks with `ray_settings`);
+    returns a summary dict. ClusterLost when a Ray cluster goes away (the manifest keeps what finished)."""
     out = Path(options.out_dir)
     for folder in (out / RGB_DIR, out / POSE_DIR):
         folder.mkdir(parents=True, exist_ok=True)
@@ -385,7 +400,7 @@ def run(jobs, options, workers=1, overwrite=False, labels_name=DEFAULT_LABELS_NA
         check_pose_front_end()
     log(f"{len(jobs)} videos: {len(jobs) - len(todo)} already curated, {len(todo)} to do")
     failed = []
-    for record in _process_all(todo, options, workers):
+    for record in _process_all(todo, options, workers, ray_settings):
         with open(manifest, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         latest[record["video"]] = record
@@ -429,6 +444,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="videos processed in parallel")
     parser.add_argument("--overwrite", action="store_true", help="redo videos that are already curated")
     parser.add_argument("--labels-name", default=DEFAULT_LABELS_NAME, help="label file name inside --out")
+    add_ray_arguments(parser)
     return parser
 
 
@@ -453,10 +469,14 @@ def main(argv=None) -> int:
     try:
         options = options_from_args(args)
         jobs = find_jobs(args.videos, args.subtitles)
-        summary = run(jobs, options, max(1, args.workers), args.overwrite, args.labels_name)
-    except CurationError as error:
+        ray = ray_settings(args, max(1, args.workers)) if args.engine == "ray" else None
+        summary = run(jobs, options, max(1, args.workers), args.overwrite, args.labels_name, ray_settings=ray)
+    except (CurationError, RayUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except ClusterLost as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
     print(format_table(summary["stats"]))
     print(f"labels: {summary['labels']}")
     if summary["failed"]:

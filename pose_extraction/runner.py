@@ -1,4 +1,4 @@
-"""Extract one official-layout pose file per video: resume, parallel workers, failure report.
+"""Extract one pose file per video: resume, parallel workers (local processes or Ray tasks), failure report.
 
 Per video: decode frames (pose_extraction.video) -> backend per frame -> keypoints (T, 133, 2), scores (T, 133)
 -> `datasets.formats.write_pose_pkl` to a temporary file beside the target, then an atomic rename, so a
@@ -10,6 +10,7 @@ Defined outputs for bad input (each a failure with a reason, other videos go on)
     which writes the all-zero (score 0) frames; frames without a person inside a video with one are
     always kept as all-zero frames, so pose frame i is video frame i.
 """
+import functools
 import json
 import multiprocessing
 import os
@@ -20,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.formats import write_pose_pkl
+from datasets.formats import DataFormatError, read_pose_file, write_pose_pkl
 from datasets.pose_format_files import write_pose_format
 from pose_extraction.backends import BackendSpec, check_backend, create_backend
 from pose_extraction.video import DEFAULT_MAX_SIDE, VideoReadError, find_videos, iter_frames, open_video
+from utils.ray_engine import map_on_ray
 
 REPORT_NAME = "extraction_report.json"
 
@@ -207,6 +209,30 @@ def _run_sequential(jobs, spec, max_side, allow_empty, progress):
         backend.close()
 
 
+def _ray_job(job, spec, max_side, allow_empty):
+    """One video as a Ray task; the worker process keeps its backend for the next videos it is given."""
+    if _WORKER.get("settings") != (spec, max_side, allow_empty):
+        previous = _WORKER.pop("backend", None)
+        if previous is not None:
+            previous.close()
+        _init_worker(spec, max_side, allow_empty)
+        _WORKER["settings"] = (spec, max_side, allow_empty)
+    return _work(job)
+
+
+def _lost_video(job, error) -> VideoResult:
+    video, output = job
+    return VideoResult(str(video), str(output), "failed", error)
+
+
+def _run_ray(jobs, spec, max_side, allow_empty, progress, settings):
+    task = functools.partial(_ray_job, spec=spec, max_side=max_side, allow_empty=allow_empty)
+    with _progress_bar(len(jobs), progress, "video") as bar:
+        for result in map_on_ray(task, jobs, settings, _lost_video):
+            bar.update()
+            yield result
+
+
 def _run_parallel(jobs, spec, max_side, allow_empty, progress, workers):
     context = multiprocessing.get_context("spawn")  # MediaPipe graphs must not be inherited through fork
     with ProcessPoolExecutor(workers, context, _init_worker, (spec, max_side, allow_empty)) as pool, \
@@ -218,11 +244,15 @@ def _run_parallel(jobs, spec, max_side, allow_empty, progress, workers):
 
 
 def run_extraction(source, out_dir, spec=BackendSpec(), workers=1, overwrite=False,
-                   max_side=DEFAULT_MAX_SIDE, allow_empty=False, progress=True, report_path=None, file_format="pkl"):
+                   max_side=DEFAULT_MAX_SIDE, allow_empty=False, progress=True, report_path=None, file_format="pkl",
+                   ray_settings=None):
     """Extract every video under `source` into `out_dir`; returns an ExtractionReport (also written as JSON).
     `file_format`: 'pkl' (the official layout) or 'pose' (pose-format, COCO-WholeBody 133 components).
+    `ray_settings` (utils/ray_engine.RaySettings): run the videos as tasks on a Ray cluster instead of `workers`
+    local processes.
 
-    Finished pose files are skipped unless `overwrite`. BackendUnavailable is raised before any work.
+    Finished pose files (that exist and read back) are skipped unless `overwrite`. BackendUnavailable is raised
+    before any work; ClusterLost when a Ray cluster goes away (the next run resumes).
     """
     check_backend(spec)
     jobs = plan_jobs(source, out_dir, f".{file_format}")
@@ -231,15 +261,35 @@ def run_extraction(source, out_dir, spec=BackendSpec(), workers=1, overwrite=Fal
     report = ExtractionReport(spec.name)
     todo = []
     for video, output in jobs:
-        if output.exists() and not overwrite:
+        if not overwrite and is_finished(output):
             report.results.append(VideoResult(str(video), str(output), "skipped"))
         else:
             todo.append((video, output))
-    if todo:
-        workers = max(1, min(workers, len(todo)))
-        runner = (_run_sequential(todo, spec, max_side, allow_empty, progress) if workers == 1
-                  else _run_parallel(todo, spec, max_side, allow_empty, progress, workers))
-        report.results.extend(runner)
-    report.results.sort(key=lambda result: result.video)
-    report.write(report_path or Path(out_dir) / REPORT_NAME)
+    try:
+        report.results.extend(_runner(todo, spec, max_side, allow_empty, progress, workers, ray_settings))
+    finally:  # a stopped job still reports what it finished
+        report.results.sort(key=lambda result: result.video)
+        report.write(report_path or Path(out_dir) / REPORT_NAME)
     return report
+
+
+def is_finished(output) -> bool:
+    """A pose file that exists and reads back (a resumed job redoes a damaged one)."""
+    if not output.exists():
+        return False
+    try:
+        read_pose_file(output)
+    except DataFormatError:
+        return False
+    return True
+
+
+def _runner(todo, spec, max_side, allow_empty, progress, workers, ray_settings):
+    if not todo:
+        return iter(())
+    if ray_settings is not None:
+        return _run_ray(todo, spec, max_side, allow_empty, progress, ray_settings)
+    workers = max(1, min(workers, len(todo)))
+    if workers == 1:
+        return _run_sequential(todo, spec, max_side, allow_empty, progress)
+    return _run_parallel(todo, spec, max_side, allow_empty, progress, workers)

@@ -85,3 +85,22 @@ def train_argv(corpus, lm_dir, output_dir, *extra) -> list:
             "--pose-dir", str(corpus / "sentences" / "pose_format"), "--lm-path", str(lm_dir),
             "--pose-preset", "tiny", "--batch-size", "4", "--gradient-accumulation-steps", "2", "--epochs", "1",
             "--lr", "1e-3", "--max-new-tokens", "4", "--no-progress", "--output_dir", str(output_dir), *extra]
+
+
+@pytest.fixture(scope="session")
+def local_ray_cluster():
+    """A local 2-CPU Ray cluster shared by the session's Ray tests (the `ray` module, connected). Skips without
+    Ray, except where UNI_SIGN_REQUIRE_RAY=1 (CI installs requirements-scale.txt) makes that a failure."""
+    import os
+
+    try:
+        import ray
+    except ImportError:
+        if os.environ.get("UNI_SIGN_REQUIRE_RAY") == "1":
+            pytest.fail("ray is not installed (UNI_SIGN_REQUIRE_RAY=1)")
+        pytest.skip("ray is not installed (pip install -r requirements-scale.txt)")
+    from utils import ray_engine
+
+    ray_engine.connect(ray_engine.RaySettings(local_cpus=2))
+    yield ray
+    ray_engine.shutdown()

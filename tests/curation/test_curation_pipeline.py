@@ -123,6 +123,15 @@ def test_two_workers_give_the_same_output_as_one(broadcast_dir, corpus, tmp_path
     assert clips == {name: record["clips"] for name, record in read_manifest(corpus / "manifest.jsonl").items()}
 
 
+def test_ray_tasks_give_the_same_output_as_one_process(broadcast_dir, corpus, tmp_path, local_ray_cluster):
+    out = tmp_path / "ray"
+    assert curate(broadcast_dir, out, "--engine", "ray") == 0
+    assert (out / "CSL_News_Labels.json").read_bytes() == (corpus / "CSL_News_Labels.json").read_bytes()
+    assert digests(out) == digests(corpus)
+    clips = {name: record["clips"] for name, record in read_manifest(out / "manifest.jsonl").items()}
+    assert clips == {name: record["clips"] for name, record in read_manifest(corpus / "manifest.jsonl").items()}
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
