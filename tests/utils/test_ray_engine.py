@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from utils import ray_engine
 from utils.ray_engine import ClusterLost, RaySettings, RayUnavailable, map_on_ray
 
 
@@ -62,3 +63,15 @@ def test_a_cluster_that_goes_away_stops_the_job_with_a_resume_hint(local_cluster
 def test_a_request_the_cluster_cannot_place_is_refused(local_cluster):
     with pytest.raises(RayUnavailable, match="cannot run one task of 1.0 CPUs and 1.0 GPUs"):
         list(map_on_ray(square, [1], RaySettings(gpus_per_task=1.0), None))
+
+
+def test_without_ray_the_engine_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    from pose_extraction.extract import main as extraction_main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as when it is not installed
+    with pytest.raises(RayUnavailable, match="pip install -r requirements-scale.txt"):
+        ray_engine.import_ray()
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    assert extraction_main(["--input", str(tmp_path / "clip.mp4"), "--out", str(tmp_path / "out"), "--engine", "ray",
+                            "--no-progress"]) == 2
+    assert "error: --engine ray needs Ray: pip install -r requirements-scale.txt" in capsys.readouterr().err
