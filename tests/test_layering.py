@@ -101,3 +101,8 @@ def test_nothing_but_the_tests_imports_train_py():
     files += [REPO / f"{name}.py" for name in ENTRY_POINTS - {"train"}] + list(library_modules().values())
     importers = [str(path.relative_to(REPO)) for path in files if "train" in project_imports(path, {})]
     assert importers == []
+
+
+def test_only_one_conftest():
+    """A second tests/**/conftest.py would shadow tests/conftest.py for every module that imports from it."""
+    assert sorted(str(path.relative_to(REPO)) for path in (REPO / "tests").rglob("conftest.py")) == ["tests/conftest.py"]

@@ -17,6 +17,7 @@ import pytest
 from demo.service import DemoLimits, DemoService
 from inference import SignTranslator
 from inference import main as inference_main
+from tests.demo.demo_cases import bad_uploads, demo_checkpoint, rendered_clip  # noqa: F401 (fixtures)
 from tests.utils.pictures import require_mediapipe
 
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromedriver")

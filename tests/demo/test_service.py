@@ -9,6 +9,7 @@ from datasets.formats import write_pose_pkl
 from demo.service import DemoInputError, DemoLimits, DemoService
 from inference import SignTranslator
 from inference import main as inference_main
+from tests.demo.demo_cases import bad_uploads, demo_checkpoint, rendered_clip  # noqa: F401 (fixtures)
 from tests.utils.pictures import require_mediapipe
 
 

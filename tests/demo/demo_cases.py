@@ -1,4 +1,5 @@
-"""A tiny SLT checkpoint and synthetic rendered clips for the demo's tests."""
+"""A tiny SLT checkpoint and synthetic rendered clips for the demo's tests (fixtures the test modules import; no
+conftest.py here: a second module named `conftest` would shadow tests/conftest.py for the modules importing from it)."""
 import numpy as np
 import pytest
 
