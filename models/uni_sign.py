@@ -14,6 +14,7 @@ from datasets.targets import IGNORE_INDEX, TextTargets
 from models.hand_fusion import HandRGBFusion, RGBConfig
 from models.language_model import PROMPT_TEMPLATE, load_language_model
 from models.pose_encoder import PoseEncoder, PoseEncoderConfig
+from models.vocabulary import PrunedTokenizer, prune_language_model
 from models.pretrained import load_pretrained, save_pretrained
 
 
@@ -28,6 +29,7 @@ class UniSignConfig:
     max_new_tokens: int = 100
     pose: PoseEncoderConfig = field(default_factory=PoseEncoderConfig)
     rgb: RGBConfig | None = None  # the RGB hand branch (stage 2 on); None = pose-only
+    vocabulary: list | None = None  # pruned vocabulary: the original id of each kept token (models/vocabulary.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,8 +60,24 @@ class UniSign(nn.Module):
             self.pose_encoder.hand_fusion = HandRGBFusion(config.rgb, config.pose.hidden_dim)
         self.mt5_model = mt5_model
         self.tokenizer = tokenizer
-        prompt = tokenizer([self.prompt_text()], return_tensors="pt").input_ids[0]
-        self.register_buffer("prompt_ids", prompt, persistent=False)  # (P,), ends with </s>
+        if config.vocabulary is not None:  # a pruned model: prune a full-vocabulary LM (a saved pruned LM is as is)
+            self.tokenizer = PrunedTokenizer(tokenizer, config.vocabulary)
+            if mt5_model.config.vocab_size != len(config.vocabulary):
+                prune_language_model(mt5_model, config.vocabulary)
+        self.register_buffer("prompt_ids", self._prompt_ids(), persistent=False)  # (P,), ends with </s>
+
+    def _prompt_ids(self) -> torch.Tensor:
+        return self.tokenizer([self.prompt_text()], return_tensors="pt").input_ids[0]
+
+    def prune_vocabulary(self, kept_ids):
+        """Keep only the tokens `kept_ids` (original ids, sorted; models/vocabulary.py) in the embedding and the
+        LM head; the tokenizer then speaks pruned ids. The map back is saved in the config."""
+        if self.config.vocabulary is not None:
+            raise ValueError("the vocabulary is already pruned")
+        prune_language_model(self.mt5_model, kept_ids)
+        self.config.vocabulary = [int(token) for token in kept_ids]
+        self.tokenizer = PrunedTokenizer(self.tokenizer, self.config.vocabulary)
+        self.prompt_ids = self._prompt_ids().to(self.prompt_ids.device)
 
     @classmethod
     def from_lm_path(cls, config: UniSignConfig, lm_path) -> "UniSign":

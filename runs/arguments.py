@@ -66,6 +66,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                             "them with the BatchNorm statistics evaluation uses (official: off, per-hand batch "
                             "statistics in training; docs/official_differences.md 3a). Recommended")
     group.add_argument("--label_smoothing", type=float, default=0.2)
+    group.add_argument("--prune-vocabulary", action="store_true",
+                       help="keep only the tokens of the training splits' targets (and the prompts) in mT5's "
+                            "embedding and LM head (250k -> a few thousand rows; models/vocabulary.py); the map back "
+                            "to the original ids is saved with the model. A pruned --finetune stays pruned")
     group.add_argument("--rgb_support", action="store_true", help="RGB hand branch with PGF fusion (stage 2 on)")
     group.add_argument("--rgb-sample-ratio", type=float, default=0.1,
                        help="P_samp: share of eligible frames whose hand crops are used (paper Table 9)")

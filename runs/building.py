@@ -16,12 +16,13 @@ from datasets.preflight import SplitData, check_splits, format_issues, write_iss
 from datasets.registry import get_dataset_spec, load_split
 from datasets.rgb import RGBSampling
 from datasets.samplers import LengthGroupedBatchSampler, ResumableRandomBatchSampler, frame_counts
-from datasets.sign_dataset import SignDataset, batch_collator
+from datasets.sign_dataset import SignDataset, batch_collator, target_text
 from models.checkpoint_layout import has_rgb_weights, load_model_weights
 from models.efficientnet import TORCHVISION_B0_FILES, find_torchvision_weights, torchvision_cache
 from models.hand_fusion import RGBConfig
 from models.pose_encoder import POSE_PRESETS, SUB_POSE_GROUPS, PoseEncoderConfig
 from models.uni_sign import UniSign, UniSignConfig
+from models.vocabulary import corpus_token_ids
 from runs.errors import UsageError
 from utils.checkpoint import FORMAT, load_checkpoint_file
 
@@ -113,7 +114,21 @@ def build_model(args, spec) -> UniSign:
             raise UsageError(f"{args.finetune}: keys outside the new RGB branch do not fit: {surprises[:5]}")
         if report["missing"] or report["unexpected"]:
             print(f"partial load: {len(report['missing'])} missing, {len(report['unexpected'])} unexpected keys")
+    if args.prune_vocabulary and model.config.vocabulary is None:
+        kept = corpus_token_ids(model.tokenizer, training_texts(args, dataset_specs(args)) + prompt_texts(model))
+        print(f"vocabulary pruned to the training targets' tokens: {len(kept)} of {len(model.tokenizer)}",
+              file=sys.stderr)
+        model.prune_vocabulary(kept)
     return model
+
+
+def training_texts(args, specs) -> list[str]:
+    """The targets of the training splits of every --dataset (what a pruned vocabulary keeps)."""
+    return [target_text(entry, args.task) for spec in specs for entry in load_split(spec, "train")]
+
+
+def prompt_texts(model) -> list[str]:
+    return [model.prompt_text(lang) for lang in ("Chinese", "English")]
 
 
 def split_dataset(args, spec, split) -> SignDataset:

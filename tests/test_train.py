@@ -262,3 +262,17 @@ def test_bf16_autocast_trains_and_evaluates_in_bfloat16(corpus, tiny_lm_dir, tmp
     fp32, bf16 = first_logged_loss(tmp_path / "fp32"), first_logged_loss(tmp_path / "bf16")
     assert fp32 != bf16 and abs(fp32 - bf16) / fp32 < 0.05
     assert "bleu4" in results["test"]
+
+
+def test_a_pruned_vocabulary_trains_saves_and_evaluates(corpus, tiny_lm_dir, tmp_path):
+    """--prune-vocabulary: the model keeps the training targets' tokens; its best model and checkpoint carry the
+    map back, and evaluating the checkpoint again gives the run's test metrics."""
+    results = train.main(train_args(corpus, tiny_lm_dir, tmp_path / "run", "--epochs", "1", "--prune-vocabulary"))
+    best = load_checkpoint_file(tmp_path / "run" / "best_checkpoint.pth")
+    kept = best["config"]["vocabulary"]
+    assert kept[:3] == [0, 1, 2] and len(kept) < 80  # the tiny LM has 80 tokens
+    assert best["model"]["mt5_model.lm_head.weight"].shape[0] == len(kept)
+    assert UniSign.from_pretrained(tmp_path / "run" / "best").config.vocabulary == kept
+    again = train.main(train_args(corpus, tiny_lm_dir, tmp_path / "eval", "--eval", "--finetune",
+                                  str(tmp_path / "run" / "best_checkpoint.pth")))
+    assert again["test"]["bleu4"] == results["test"]["bleu4"]

@@ -14,9 +14,10 @@ def test_without_an_official_checkout_it_skips_with_a_message(tmp_path, capsys):
 def test_project_side_smoke_run(tmp_path):
     results = compare_official.main([
         "--ours-only", "--work-dir", str(tmp_path), "--batch-size", "2", "--batches", "1", "--repeats", "1",
-        "--warmup", "0", "--max-new-tokens", "2", "--json", str(tmp_path / "results.json"),
+        "--warmup", "0", "--max-new-tokens", "2", "--recommended", "--json", str(tmp_path / "results.json"),
     ])
     assert results["training_step"]["table"]["ours"]["seconds"]["median"] > 0
+    assert set(results["training_step"]["table"]) == {"ours", "ours bf16", "ours bf16 pruned"}
     assert results["evaluation_pass"]["table"]["ours"]["seconds"]["n"] == 1
     assert set(results["preprocessing"]["table"]) == {"ours", "ours, pose store"}
     assert (tmp_path / "results.json").is_file()
