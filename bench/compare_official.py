@@ -83,6 +83,9 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
     parser.add_argument("--recommended", action="store_true",
                         help="also time ours with bf16 autocast, and with bf16 + a pruned vocabulary")
+    parser.add_argument("--sides", default="",
+                        help="comma-separated sides of ours to time: ours, bf16, pruned (default: ours, and with "
+                             "--recommended all three); at mT5-Base scale keep the sides that fit in memory")
     parser.add_argument("--pruned-vocabulary", type=int, default=0,
                         help="tokens the pruned side keeps (default: 1/8 of the language model's vocabulary)")
     parser.add_argument("--skip", default="", help="comma-separated: train,eval,preprocess")
@@ -358,31 +361,31 @@ def load_official(args, lm_dir, sentences):
     return import_official(Path(args.official_repo), lm_dir, sentences / "pose_format")
 
 
+SIDE_NAMES = {"ours": "ours", "bf16": "ours bf16", "pruned": "ours bf16 pruned"}
+
+
 def build_sides(args, official, lm_dir, sentences):
-    """(sides, preprocessing datasets): official (when given), ours, ours with bf16 autocast (--recommended)."""
+    """(sides, preprocessing datasets): official (when given), ours, and with --recommended ours with bf16 autocast
+    and ours with bf16 + a pruned vocabulary; --sides keeps some of ours (each side trains its own copy)."""
     their_model, our_model = build_models(official, lm_dir)
     their_data, our_data = build_datasets(official, sentences)
     plan = batch_plan(len(our_data), args.batch_size, args.batches)
-    our_batches = [collate_samples([our_data[i] for i in indices], our_model.target_encoder) for indices in plan]
     sides = []
     if their_model is not None:
         their_batches = [official_batch(their_data, indices) for indices in plan]
-        decode = lambda ids: our_model.tokenizer.batch_decode(ids, skip_special_tokens=True)  # noqa: E731
+        tokenizer = our_model.tokenizer  # the original ids (a pruned side below may prune our_model itself)
+        decode = lambda ids: tokenizer.batch_decode(ids, skip_special_tokens=True)  # noqa: E731
         sides.append(official_side(their_model, their_batches, args.beams, args.max_new_tokens, decode))
         sides[-1].model = their_model
-    sides.append(our_side(our_model, our_batches, args.beams, args.max_new_tokens))
-    sides[-1].model = our_model
-    if args.recommended:  # its own copy of the weights: each side trains its own model
-        bf16_model = copy.deepcopy(our_model)
-        sides.append(our_side(bf16_model, our_batches, args.beams, args.max_new_tokens, "ours bf16", torch.bfloat16))
-        sides[-1].model = bf16_model
-        pruned_model = copy.deepcopy(our_model)
-        pruned_model.prune_vocabulary(bench_vocabulary(pruned_model, our_data, args.pruned_vocabulary))
-        pruned_batches = [collate_samples([our_data[i] for i in indices], pruned_model.target_encoder)
-                          for indices in plan]
-        sides.append(our_side(pruned_model, pruned_batches, args.beams, args.max_new_tokens, "ours bf16 pruned",
-                              torch.bfloat16))
-        sides[-1].model = pruned_model
+    wanted = args.sides.split(",") if args.sides else ["ours"] + (["bf16", "pruned"] if args.recommended else [])
+    for key in wanted:
+        model = our_model if key == wanted[-1] else copy.deepcopy(our_model)  # the last one takes the original
+        if key == "pruned":
+            model.prune_vocabulary(bench_vocabulary(model, our_data, args.pruned_vocabulary))
+        batches = [collate_samples([our_data[i] for i in indices], model.target_encoder) for indices in plan]
+        autocast = torch.bfloat16 if key in ("bf16", "pruned") else None
+        sides.append(our_side(model, batches, args.beams, args.max_new_tokens, SIDE_NAMES[key], autocast))
+        sides[-1].model = model
     datasets = {"official": their_data} if their_data is not None else {}
     datasets["ours"] = our_data
     build_store(sentences / "pose_format", progress=False)

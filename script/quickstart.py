@@ -61,6 +61,9 @@ def parse_args():
                         help="'bf16' runs forward passes in bfloat16 (x1.75 per training step on a CPU with AMX; "
                              "one without bf16 instructions emulates it); default %(default)s: the official fp32 "
                              "numerics (docs/performance.md compares the two)")
+    parser.add_argument("--prune-vocabulary", action="store_true",
+                        help="stage 3 keeps only its training targets' tokens in the LM's embedding and head "
+                             "(train.py --prune-vocabulary; docs/performance.md)")
     parser.add_argument("--keep-states", action="store_true",
                         help="keep each finished stage's resumable training states (checkpoints/, ~70 MB a stage); "
                              "by default only the final and best checkpoints stay")
@@ -169,6 +172,7 @@ def fine_tune(args, out, lm_dir, data_dir, name, dataset, subset, task, extra_ar
     env = script_env(args, lm_dir, data_dir, subset, DATASET=dataset, TASK=task, EPOCHS=epochs,
                      FINETUNE=out / "stage1" / "best_checkpoint.pth", OUTPUT_DIR=run_dir)
     env["EXTRA_ARGS"] += f" --eval-every {epochs}{extra_args}"  # dev once, at the end: beam search is slow on CPU
+    env["EXTRA_ARGS"] += " --prune-vocabulary" if args.prune_vocabulary else ""
     run_script("train_stage3.sh", env, out / f"stage3_{name}.log", f"stage 3 {name}", run_dir, epochs)
     drop_training_states(run_dir, args.keep_states)
     return json.loads((run_dir / "results.json").read_text())["test"]
