@@ -84,7 +84,8 @@ def parse_args(argv=None):
     parser.add_argument("--recommended", action="store_true",
                         help="also time ours with bf16 autocast, and with bf16 + a pruned vocabulary")
     parser.add_argument("--sides", default="",
-                        help="comma-separated sides of ours to time: ours, bf16, pruned (default: ours, and with "
+                        help="comma-separated sides of ours to time: ours, bf16, pruned, lean (fp32 with the chunked "
+                             "loss) (default: ours, and with "
                              "--recommended all three); at mT5-Base scale keep the sides that fit in memory")
     parser.add_argument("--pruned-vocabulary", type=int, default=0,
                         help="tokens the pruned side keeps (default: 1/8 of the language model's vocabulary)")
@@ -361,7 +362,8 @@ def load_official(args, lm_dir, sentences):
     return import_official(Path(args.official_repo), lm_dir, sentences / "pose_format")
 
 
-SIDE_NAMES = {"ours": "ours", "bf16": "ours bf16", "pruned": "ours bf16 pruned"}
+SIDE_NAMES = {"ours": "ours", "bf16": "ours bf16", "pruned": "ours bf16 pruned", "lean": "ours chunked loss"}
+LEAN_LOSS_CHUNK = 256  # target tokens per chunk of the memory-lean loss (--loss-chunk-tokens)
 
 
 def build_sides(args, official, lm_dir, sentences):
@@ -382,6 +384,7 @@ def build_sides(args, official, lm_dir, sentences):
         model = our_model if key == wanted[-1] else copy.deepcopy(our_model)  # the last one takes the original
         if key == "pruned":
             model.prune_vocabulary(bench_vocabulary(model, our_data, args.pruned_vocabulary))
+        model.loss_chunk_tokens = LEAN_LOSS_CHUNK if key == "lean" else 0
         batches = [collate_samples([our_data[i] for i in indices], model.target_encoder) for indices in plan]
         autocast = torch.bfloat16 if key in ("bf16", "pruned") else None
         sides.append(our_side(model, batches, args.beams, args.max_new_tokens, SIDE_NAMES[key], autocast))

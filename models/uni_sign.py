@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from datasets.targets import IGNORE_INDEX, TextTargets
 from models.hand_fusion import HandRGBFusion, RGBConfig
@@ -44,8 +45,23 @@ class UniSignConfig:
 
 @dataclass
 class UniSignOutput:
-    logits: torch.Tensor  # (B, L, vocab)
+    logits: torch.Tensor | None  # (B, L, vocab); None from the chunked (memory-lean) loss
     loss: torch.Tensor | None = None  # label-smoothed token-mean cross-entropy, only when labels were given
+
+
+def chunked_cross_entropy(lm_head, states, labels, label_smoothing, chunk_tokens) -> torch.Tensor:
+    """F.cross_entropy(lm_head(states), labels) (token mean, label smoothing, IGNORE_INDEX skipped) without ever
+    holding more than `chunk_tokens` rows of logits: each chunk's logits are recomputed in the backward pass
+    (activation checkpointing), so a 250k-token head never materialises (B, L, vocab) in fp32."""
+    states, labels = states.flatten(0, 1), labels.flatten()  # (B*L, D), (B*L,)
+
+    def chunk_loss(chunk_states, chunk_labels):
+        return F.cross_entropy(lm_head(chunk_states).float(), chunk_labels, ignore_index=IGNORE_INDEX,
+                               label_smoothing=label_smoothing, reduction="sum")
+
+    total = sum(checkpoint(chunk_loss, states[start:start + chunk_tokens], labels[start:start + chunk_tokens],
+                           use_reentrant=False) for start in range(0, len(labels), chunk_tokens))
+    return total / (labels != IGNORE_INDEX).sum().clamp(min=1)
 
 
 class UniSign(nn.Module):
@@ -65,6 +81,7 @@ class UniSign(nn.Module):
             if mt5_model.config.vocab_size != len(config.vocabulary):
                 prune_language_model(mt5_model, config.vocabulary)
         self.register_buffer("prompt_ids", self._prompt_ids(), persistent=False)  # (P,), ends with </s>
+        self.loss_chunk_tokens = 0  # > 0: the memory-lean loss over chunks of target tokens (a compute setting)
 
     def _prompt_ids(self) -> torch.Tensor:
         return self.tokenizer([self.prompt_text()], return_tensors="pt").input_ids[0]
@@ -137,11 +154,16 @@ class UniSign(nn.Module):
         return self._teacher_forced(labels, attention_mask, decoder_input_ids, inputs_embeds=inputs_embeds)
 
     def _teacher_forced(self, labels, attention_mask, decoder_input_ids=None, **encoder) -> UniSignOutput:
-        """Logits and label-smoothed loss; `encoder`: inputs_embeds (B, P+T, D) or encoder_outputs."""
+        """Logits and label-smoothed loss; `encoder`: inputs_embeds (B, P+T, D) or encoder_outputs. With
+        `loss_chunk_tokens` > 0 the loss is computed chunk by chunk and the logits are not returned."""
         if labels is None and decoder_input_ids is None:
             raise ValueError("UniSign.forward needs labels (B, L) or decoder_input_ids; generate() produces text")
         if decoder_input_ids is None:
             decoder_input_ids = self.mt5_model._shift_right(labels)
+        if labels is not None and self.loss_chunk_tokens > 0:
+            states = self._decoder_states(decoder_input_ids, attention_mask, **encoder)  # (B, L, D)
+            return UniSignOutput(None, chunked_cross_entropy(self.mt5_model.get_output_embeddings(), states, labels,
+                                                             self.config.label_smoothing, self.loss_chunk_tokens))
         logits = self.mt5_model(attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
                                 **encoder).logits  # (B, L, vocab)
         if labels is None:
@@ -151,6 +173,14 @@ class UniSign(nn.Module):
             ignore_index=IGNORE_INDEX, label_smoothing=self.config.label_smoothing,
         )
         return UniSignOutput(logits, loss)
+
+    def _decoder_states(self, decoder_input_ids, attention_mask, inputs_embeds=None, encoder_outputs=None):
+        """The mT5 decoder's output (B, L, D) before the LM head, as MT5ForConditionalGeneration computes it
+        (transformers 5: no rescaling before the head; tests/models/test_uni_sign.py pins the equality)."""
+        if encoder_outputs is None:
+            encoder_outputs = self.mt5_model.get_encoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
+        return self.mt5_model.get_decoder()(input_ids=decoder_input_ids, encoder_hidden_states=encoder_outputs[0],
+                                            encoder_attention_mask=attention_mask)[0]
 
     @torch.no_grad()
     def evaluate_batch(self, parts, frame_mask, labels, rgb=None, num_beams=None, max_new_tokens=None, langs=None):

@@ -66,6 +66,11 @@ def get_args_parser() -> argparse.ArgumentParser:
                             "them with the BatchNorm statistics evaluation uses (official: off, per-hand batch "
                             "statistics in training; docs/official_differences.md 3a). Recommended")
     group.add_argument("--label_smoothing", type=float, default=0.2)
+    group.add_argument("--loss-chunk-tokens", type=int, default=0,
+                       help="memory-lean loss: compute the LM head and cross-entropy over chunks of N target tokens, "
+                            "recomputing each chunk's logits in the backward pass, so (batch, length, vocabulary) "
+                            "logits are never held at once (0: off, the official full logits; 256 is a good value "
+                            "for mT5's 250k vocabulary). Same loss and gradients up to rounding")
     group.add_argument("--prune-vocabulary", action="store_true",
                        help="keep only the tokens of the training splits' targets (and the prompts) in mT5's "
                             "embedding and LM head (250k -> a few thousand rows; models/vocabulary.py); the map back "

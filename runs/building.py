@@ -114,6 +114,7 @@ def build_model(args, spec) -> UniSign:
             raise UsageError(f"{args.finetune}: keys outside the new RGB branch do not fit: {surprises[:5]}")
         if report["missing"] or report["unexpected"]:
             print(f"partial load: {len(report['missing'])} missing, {len(report['unexpected'])} unexpected keys")
+    model.loss_chunk_tokens = args.loss_chunk_tokens
     if args.prune_vocabulary and model.config.vocabulary is None:
         kept = corpus_token_ids(model.tokenizer, training_texts(args, dataset_specs(args)) + prompt_texts(model))
         print(f"vocabulary pruned to the training targets' tokens: {len(kept)} of {len(model.tokenizer)}",

@@ -137,3 +137,24 @@ def test_one_encoder_pass_evaluation_equals_forward_then_generate(tiny_model):
         mixed_beams = tiny_model.generate(parts, mask, num_beams=4, max_new_tokens=8, langs=langs)
     output, texts = tiny_model.evaluate_batch(parts, mask, labels, num_beams=4, max_new_tokens=8, langs=langs)
     assert output.loss.item() == mixed.item() and texts == mixed_beams
+
+
+def test_the_chunked_loss_equals_the_full_loss_and_its_gradients(tiny_model):
+    """loss_chunk_tokens > 0 (the memory-lean loss): the same loss and gradients, without the full logits."""
+    parts, mask = random_parts(3, 6, seed=2)
+    labels = tiny_model.tokenize_targets(["hello world", "go", "I will go to the store today."])
+    tiny_model.eval()  # no dropout: both passes see the same network
+    full = tiny_model(parts, mask, labels)
+    full.loss.backward()
+    expected = {name: p.grad.clone() for name, p in tiny_model.named_parameters() if p.grad is not None}
+    for chunk in (1, 7):
+        tiny_model.zero_grad()
+        tiny_model.loss_chunk_tokens = chunk
+        lean = tiny_model(parts, mask, labels)
+        assert lean.logits is None
+        torch.testing.assert_close(lean.loss, full.loss, rtol=1e-6, atol=1e-6)
+        lean.loss.backward()
+        for name, gradient in expected.items():
+            torch.testing.assert_close(dict(tiny_model.named_parameters())[name].grad, gradient, rtol=1e-4,
+                                       atol=1e-6, msg=name)
+    tiny_model.loss_chunk_tokens = 0
