@@ -7,11 +7,13 @@ Per video: read the timed text (subtitles named like the video: NAME.srt, NAME.v
 fit it into the video's duration, split it into clips at punctuation (`curation.segment`), crop the signer
 region and cut each clip to OUT/rgb_format/NAME_NNNN.mp4 (`curation.crop`), and with --extract-poses
 write OUT/pose_format/NAME_NNNN.pkl. Videos run in parallel (--workers, or --engine ray: tasks on a Ray
-cluster, docs/scaling.md); every finished or failed video appends one JSON line to OUT/manifest.jsonl. A rerun skips videos whose latest record is done with the same
-settings (source, subtitle file content, crop, rules, cutter, poses) and whose outputs exist; --overwrite
+cluster, docs/scaling.md); every finished or failed video appends one JSON line to OUT/manifest.jsonl. A
+rerun skips videos whose latest record is done with the same settings (source, subtitle file content, crop,
+rules, cutter, poses) and whose outputs exist; --overwrite
 redoes them. At the end the labels (OUT/CSL_News_Labels.json: every clip of every done video in the
 manifest, sorted by name) and the statistics (OUT/stats.json + histogram PNGs) are rewritten.
-Exit status: 0 when every video is done, 1 when some failed (see the manifest), 2 on a setup error.
+Exit status: 0 when every video is done, 1 when some failed (see the manifest), 2 on a setup error, 3 when a Ray
+cluster went away mid-job (run the command again: it resumes).
 """
 import argparse
 import hashlib

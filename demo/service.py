@@ -9,14 +9,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from datasets.formats import POSE_SUFFIXES, DataFormatError, PoseClip
 from inference import InferenceError, SignTranslator
 from pose_extraction.backends import BackendUnavailable
 from pose_extraction.video import VideoReadError, is_video, open_video
-from pose_extraction.visualize import blank_frames, draw_pose, video_frames
+from pose_extraction.visualize import blank_frames, open_writer, render_frames, video_frames
 
 SKELETON_FPS = 25.0  # pose files carry no frame rate
 
@@ -145,19 +142,10 @@ class DemoService:
         path = self.work_dir / f"skeleton_{uuid.uuid4().hex[:12]}.webm"
         writer = None
         try:
-            for frame, keypoints, scores in zip(frames, clip.keypoints, clip.scores):
-                image = draw_pose(np.ascontiguousarray(frame), keypoints, scores)
-                writer = writer or open_webm_writer(path, fps, (image.shape[1], image.shape[0]))
+            for _, image in render_frames(clip.keypoints, clip.scores, frames):
+                writer = writer or open_writer(path, fps or SKELETON_FPS, (image.shape[1], image.shape[0]))
                 writer.write(image)
         finally:
             if writer is not None:
                 writer.release()
         return path if writer is not None else None
-
-
-def open_webm_writer(path, fps, size):
-    """An OpenCV VP8 WebM writer (browsers play VP8 natively; OpenCV's mp4v is not playable in them)."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), fps or SKELETON_FPS, size)
-    if not writer.isOpened():
-        raise RuntimeError(f"{path}: this OpenCV build cannot write VP8 WebM video")
-    return writer

@@ -160,11 +160,16 @@ def contact_sheet(images, columns=None):
 # ----------------------------------------------------------------------------- outputs
 
 
+VIDEO_CODECS = {".mp4": "mp4v", ".webm": "VP80"}  # VP8 WebM plays in browsers; OpenCV's mp4v does not
+
+
 def open_writer(path, fps, size):
+    """An OpenCV writer for `path`: mp4v for .mp4, VP8 for .webm."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    codec = VIDEO_CODECS[path.suffix.lower()]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)
     if not writer.isOpened():
-        raise RuntimeError(f"{path}: OpenCV cannot open an mp4v video writer")
+        raise RuntimeError(f"{path}: OpenCV cannot open an {codec} video writer")
     return writer
 
 

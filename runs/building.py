@@ -120,7 +120,7 @@ def build_model(args, spec) -> UniSign:
         print(f"vocabulary pruned to the training targets' tokens: {len(kept)} of {len(model.tokenizer)}",
               file=sys.stderr)
         model.prune_vocabulary(kept)
-    elif model.config.vocabulary is not None:
+    elif model.config.vocabulary is not None and not args.eval:  # training a pruned checkpoint on new targets
         warn_unknown_target_tokens(model, training_texts(args, dataset_specs(args)))
     return model
 
@@ -129,11 +129,9 @@ def warn_unknown_target_tokens(model, texts, chunk=1024):
     """A pruned model trained on new targets: say how many of their tokens it cannot produce (they become <unk>)."""
     tokenizer, unknown, total = model.tokenizer, 0, 0
     for start in range(0, len(texts), chunk):
-        original = tokenizer.base(texts[start:start + chunk]).input_ids
-        for ids in original:
-            pruned = tokenizer.to_pruned[ids]
-            unknown += int(((pruned == tokenizer.unk_token_id) & (torch.as_tensor(ids) != tokenizer.unk_token_id)).sum())
-            total += len(ids)
+        ids = torch.as_tensor([token for row in tokenizer.base(texts[start:start + chunk]).input_ids for token in row])
+        unknown += int(((tokenizer.to_pruned[ids] == tokenizer.unk_token_id) & (ids != tokenizer.unk_token_id)).sum())
+        total += len(ids)
     if unknown:
         print(f"warning: {unknown} of {total} target tokens of the training split are outside the pruned vocabulary "
               f"of {len(tokenizer)} tokens and become <unk>; prune at this stage instead (fine-tune from an "

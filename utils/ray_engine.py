@@ -10,6 +10,7 @@ Every node must see the input and output folders, and this repository, at the sa
 a shared file system); docs/scaling.md walks through a multi-machine setup.
 """
 import argparse
+import collections
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,11 +100,11 @@ def map_on_ray(function, jobs, settings: RaySettings, on_lost):
                         max_retries=settings.max_retries, retry_exceptions=False)(_apply)
     function_ref = ray.put(function)  # serialised once, not with every task
     limit = settings.max_in_flight or 2 * task_slots(ray, settings)
-    queue, pending, finished = list(jobs), {}, 0
+    queue, pending, finished = collections.deque(jobs), {}, 0
     try:
         while queue or pending:
             while queue and len(pending) < limit:
-                job = queue.pop(0)
+                job = queue.popleft()
                 pending[remote.remote(function_ref, job)] = job
             (ready,), _ = ray.wait(list(pending), num_returns=1)
             job = pending.pop(ready)
