@@ -104,3 +104,16 @@ def local_ray_cluster():
     ray_engine.connect(ray_engine.RaySettings(local_cpus=2))
     yield ray
     ray_engine.shutdown()
+
+
+def lose_ray_cluster_after(ray, monkeypatch, waits):
+    """Make `ray.wait` fail as when the head node dies, after `waits` successful calls."""
+    original, calls = ray.wait, []
+
+    def wait_then_lose_the_cluster(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > waits:
+            raise ray.exceptions.RaySystemError("the head node is gone")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ray, "wait", wait_then_lose_the_cluster)

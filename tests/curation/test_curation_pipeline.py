@@ -28,6 +28,14 @@ def digests(out):
     return {path.name: hashlib.sha1(path.read_bytes()).hexdigest() for path in sorted((out / "rgb_format").iterdir())}
 
 
+def assert_same_corpus(out, reference):
+    """The same labels, clip files and manifest clips as the reference run's."""
+    assert (out / "CSL_News_Labels.json").read_bytes() == (reference / "CSL_News_Labels.json").read_bytes()
+    assert digests(out) == digests(reference)
+    clips = {name: record["clips"] for name, record in read_manifest(out / "manifest.jsonl").items()}
+    assert clips == {name: record["clips"] for name, record in read_manifest(reference / "manifest.jsonl").items()}
+
+
 @pytest.fixture(scope="module")
 def corpus(broadcast_dir, tmp_path_factory):
     """The broadcast curated once with the defaults."""
@@ -117,19 +125,13 @@ def test_a_failed_video_is_retried_on_the_next_run(broadcast, tmp_path, capsys):
 def test_two_workers_give_the_same_output_as_one(broadcast_dir, corpus, tmp_path):
     out = tmp_path / "parallel"
     assert curate(broadcast_dir, out, "--workers", "2") == 0
-    assert (out / "CSL_News_Labels.json").read_bytes() == (corpus / "CSL_News_Labels.json").read_bytes()
-    assert digests(out) == digests(corpus)
-    clips = {name: record["clips"] for name, record in read_manifest(out / "manifest.jsonl").items()}
-    assert clips == {name: record["clips"] for name, record in read_manifest(corpus / "manifest.jsonl").items()}
+    assert_same_corpus(out, corpus)
 
 
 def test_ray_tasks_give_the_same_output_as_one_process(broadcast_dir, corpus, tmp_path, local_ray_cluster):
     out = tmp_path / "ray"
     assert curate(broadcast_dir, out, "--engine", "ray") == 0
-    assert (out / "CSL_News_Labels.json").read_bytes() == (corpus / "CSL_News_Labels.json").read_bytes()
-    assert digests(out) == digests(corpus)
-    clips = {name: record["clips"] for name, record in read_manifest(out / "manifest.jsonl").items()}
-    assert clips == {name: record["clips"] for name, record in read_manifest(corpus / "manifest.jsonl").items()}
+    assert_same_corpus(out, corpus)
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -10,6 +10,7 @@ import pytest
 from datasets.formats import read_pose_file
 from datasets.synthetic import generate_corpus
 from pose_extraction.extract import main as extraction_main
+from tests.conftest import lose_ray_cluster_after
 from tests.utils.pictures import require_mediapipe
 
 
@@ -45,15 +46,7 @@ def test_ray_tasks_write_the_files_of_the_local_engine_and_report_the_broken_vid
 
 def test_a_lost_cluster_stops_the_job_and_the_next_run_resumes(local_ray_cluster, rendered_videos, tmp_path,
                                                                monkeypatch, capsys):
-    original, calls = local_ray_cluster.wait, []
-
-    def lose_the_cluster_after_two_videos(*args, **kwargs):
-        calls.append(1)
-        if len(calls) > 2:
-            raise local_ray_cluster.exceptions.RaySystemError("the head node is gone")
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(local_ray_cluster, "wait", lose_the_cluster_after_two_videos)
+    lose_ray_cluster_after(local_ray_cluster, monkeypatch, waits=2)
     assert extract(rendered_videos, tmp_path / "out", "--engine", "ray", "--max-in-flight", "1") == 3
     assert "went away after 2 of 4 videos" in capsys.readouterr().err
     report = json.loads((tmp_path / "out" / "extraction_report.json").read_text())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import lose_ray_cluster_after
 from utils import ray_engine
 from utils.ray_engine import ClusterLost, RaySettings, RayUnavailable, map_on_ray
 
@@ -44,15 +45,7 @@ def test_a_task_whose_worker_died_is_retried_or_else_reported(local_cluster, tmp
 
 
 def test_a_cluster_that_goes_away_stops_the_job_with_a_resume_hint(local_cluster, monkeypatch):
-    original, calls = local_cluster.wait, []
-
-    def wait_then_lose_the_cluster(*args, **kwargs):
-        calls.append(1)
-        if len(calls) > 2:
-            raise local_cluster.exceptions.RaySystemError("the head node is gone")
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(local_cluster, "wait", wait_then_lose_the_cluster)
+    lose_ray_cluster_after(local_cluster, monkeypatch, waits=2)
     results = []
     with pytest.raises(ClusterLost, match=r"went away after 2 of 5 videos .*run the same command again to resume"):
         for result in map_on_ray(square, range(5), RaySettings(max_in_flight=1), None):
