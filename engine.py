@@ -150,8 +150,13 @@ def count_nonfinite(error, skipped, epoch, progress_state, names, policy):
     tqdm.write(f"skipping {skipped}: {located}")
 
 
-def train_one_epoch(stepper, loader, epoch, args, progress_state, log=None, on_step=None):
-    """One pass over `loader` (which may start mid-epoch on resume).
+def supervised_loss(model, batch):
+    """The loss of a model trained on labelled batches (Uni-Sign, task heads): model(inputs, labels).loss."""
+    return model(**model_inputs(batch), labels=batch["labels"]).loss
+
+
+def train_one_epoch(stepper, loader, epoch, args, progress_state, log=None, on_step=None, batch_loss=supervised_loss):
+    """One pass over `loader` (which may start mid-epoch on resume); `batch_loss(model, batch)` -> the loss.
 
     progress_state: {'optimizer_step', 'skipped', 'nonfinite', 'batch'} carried across epochs; 'batch' is the
     position in this epoch. A non-finite loss raises NonFiniteLossError (after `on_nonfinite`) or, with
@@ -165,7 +170,7 @@ def train_one_epoch(stepper, loader, epoch, args, progress_state, log=None, on_s
     progress = tqdm(batches, desc=f"epoch {epoch}", dynamic_ncols=True, disable=not getattr(args, "progress", True))
     for batch in progress:
         with autocast(device, getattr(args, "autocast", "off")):
-            loss = stepper.model(**model_inputs(batch), labels=batch["labels"]).loss
+            loss = batch_loss(stepper.model, batch)
         if not torch.isfinite(loss):
             count_nonfinite(NonFiniteLossError(f"non-finite loss {loss.item()}"), "batch", epoch, progress_state,
                             batch["names"], args.nonfinite)

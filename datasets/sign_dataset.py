@@ -208,14 +208,12 @@ class DeviceBatches:
         return len(self.loader)
 
 
-def batch_to_device(batch, device) -> dict:
-    """Move the tensors the model needs to `device`."""
-    moved = dict(batch)
-    moved["parts"] = {part: values.to(device) for part, values in batch["parts"].items()}
-    moved["frame_mask"] = batch["frame_mask"].to(device)
-    if "labels" in batch:
-        moved["labels"] = batch["labels"].to(device)
-    if "rgb" in batch:
-        moved["rgb"] = {key: value.to(device) if torch.is_tensor(value) else value for key, value in batch["rgb"].items()}
-    return moved
-
+def batch_to_device(batch, device):
+    """Move every tensor of a batch (nested in dicts and lists: parts, views, rgb) to `device`."""
+    if torch.is_tensor(batch):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {key: batch_to_device(value, device) for key, value in batch.items()}
+    if isinstance(batch, list):
+        return [batch_to_device(value, device) for value in batch]
+    return batch

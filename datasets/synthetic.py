@@ -773,6 +773,7 @@ SIZES = {
     "default": SizePreset(1000, {"train": 800, "dev": 100, "test": 100}, {"train": 20, "dev": 3, "test": 5}, 8, 3),
 }
 SUBSET_CODES = {"news": 0, "sentences": 1, "isolated": 2}
+SUBSETS = tuple(SUBSET_CODES)
 SPLIT_CODES = {"train": 0, "dev": 1, "test": 2}
 SIGNER_STREAM = 99
 MAX_NEWS_SIGNS = 9
@@ -860,8 +861,10 @@ def vocabulary_table(lang):
     }
 
 
-def generate_corpus(out_dir, seed=0, lang="en", videos=False, size="default"):
+def generate_corpus(out_dir, seed=0, lang="en", videos=False, size="default", subsets=SUBSETS):
     """Write the synthetic corpus under `out_dir` in the official layout; returns a summary dict.
+
+    `subsets`: which of news, sentences, isolated to write (each is the same whichever others are written).
 
     Layout: sentences/labels.{train,dev,test} + sentences/pose_format/, isolated/labels.{train,dev,test} +
     isolated/pose_format/, news/labels.json + news/pose_format/, corpus.json; with `videos`, <subset>/rgb_format/.
@@ -872,10 +875,13 @@ def generate_corpus(out_dir, seed=0, lang="en", videos=False, size="default"):
         raise ValueError(f"seed must be >= 0, not {seed}")
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}, not {size!r}")
+    if not subsets or set(subsets) - set(SUBSETS):
+        raise ValueError(f"subsets must be a non-empty subset of {SUBSETS}, not {subsets!r}")
     started = time.perf_counter()
     out_dir, preset = Path(out_dir), SIZES[size]
     pools = signer_pools(seed, preset)
     jobs = [("news", "train")] + [(subset, split) for subset in ("sentences", "isolated") for split in SPLITS]
+    jobs = [(subset, split) for subset, split in jobs if subset in subsets]
     counts, frames, sample_signers = {}, {}, {}
     for subset, split in jobs:
         plans = plan_samples(subset, split, preset, pools[split], seed, lang)
@@ -924,8 +930,11 @@ def main(argv=None):
     parser.add_argument("--lang", choices=("en", "zh"), default="en", help="language of glosses and translations")
     parser.add_argument("--videos", action="store_true", help="also render <subset>/rgb_format/<name>.mp4")
     parser.add_argument("--size", choices=tuple(SIZES), default="default")
+    parser.add_argument("--subsets", default=",".join(SUBSETS),
+                        help="comma-separated subsets to write (default: all of %(default)s)")
     args = parser.parse_args(argv)
-    print(format_summary(generate_corpus(args.out, args.seed, args.lang, args.videos, args.size)))
+    subsets = tuple(name.strip() for name in args.subsets.split(",") if name.strip())
+    print(format_summary(generate_corpus(args.out, args.seed, args.lang, args.videos, args.size, subsets)))
 
 
 if __name__ == "__main__":

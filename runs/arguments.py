@@ -96,6 +96,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     group.add_argument("--crop-cache", default="", help="folder caching decoded hand crops across epochs")
     group.add_argument("--finetune", default="", help="initial weights: our checkpoint or an official one")
     group.add_argument("--partial-load", action="store_true", help="allow missing/unexpected keys in --finetune")
+    group.add_argument("--init-pose-encoder", default="",
+                       help="start the pose encoder from a CCL-SLR pre-training checkpoint (train_ccl.py) or another "
+                            "Uni-Sign checkpoint (after --finetune)")
 
     group = parser.add_argument_group("optimisation")
     group.add_argument("--batch-size", type=int, default=16)

@@ -21,6 +21,7 @@ from models.checkpoint_layout import has_rgb_weights, load_model_weights
 from models.efficientnet import TORCHVISION_B0_FILES, find_torchvision_weights, torchvision_cache
 from models.hand_fusion import RGBConfig
 from models.pose_encoder import POSE_PRESETS, SUB_POSE_GROUPS, PoseEncoderConfig
+from models.pose_transfer import describe_transfer, load_pose_encoder
 from models.uni_sign import UniSign, UniSignConfig
 from models.vocabulary import corpus_token_ids
 from runs.errors import UsageError
@@ -114,6 +115,10 @@ def build_model(args, spec) -> UniSign:
             raise UsageError(f"{args.finetune}: keys outside the new RGB branch do not fit: {surprises[:5]}")
         if report["missing"] or report["unexpected"]:
             print(f"partial load: {len(report['missing'])} missing, {len(report['unexpected'])} unexpected keys")
+    if args.init_pose_encoder:
+        left = load_pose_encoder(model.pose_encoder, load_checkpoint_file(args.init_pose_encoder),
+                                 args.init_pose_encoder)
+        print(describe_transfer(args.init_pose_encoder, left), file=sys.stderr)
     model.loss_chunk_tokens = args.loss_chunk_tokens
     if args.prune_vocabulary and model.config.vocabulary is None:
         kept = corpus_token_ids(model.tokenizer, training_texts(args, dataset_specs(args)) + prompt_texts(model))
@@ -153,9 +158,11 @@ def split_dataset(args, spec, split) -> SignDataset:
                        args.max_frames)
 
 
-def training_set(args, specs) -> Dataset:
-    """The training set: one corpus, or several mixed by --dataset-ratios; optionally a --data-fraction of it."""
-    corpora = [split_dataset(args, spec, "train") for spec in specs]
+def training_set(args, specs, make_corpus=None) -> Dataset:
+    """The training set: one corpus, or several mixed by --dataset-ratios; optionally a --data-fraction of it.
+
+    make_corpus(spec) -> the corpus dataset of a spec's train split (default: split_dataset's SignDataset)."""
+    corpora = [(make_corpus or (lambda spec: split_dataset(args, spec, "train")))(spec) for spec in specs]
     rng = np.random.default_rng(args.seed)
     total = sum(len(corpus) for corpus in corpora)
     ratios = [float(r) for r in args.dataset_ratios.split(",")] if args.dataset_ratios else None

@@ -15,7 +15,7 @@ from datasets.rgb import RGBSampling
 from datasets.sign_dataset import batch_collator
 from datasets.tasks import get_task
 from engine import (DeepSpeedStepper, NonFiniteError, NonFiniteParametersError, PlainStepper, build_optimizer,
-                    build_scheduler, evaluate, train_one_epoch, write_json)
+                    build_scheduler, evaluate, supervised_loss, train_one_epoch, write_json)
 from models.checkpoint_layout import load_model_weights
 from models.pretrained import ModelCard
 from models.sync_batchnorm import convert_sync_batchnorm, count_batchnorms
@@ -74,18 +74,10 @@ class Run:
             self.model = self.synchronise_batchnorm(self.model)
         if self.rank == 0:
             check_writable(self.output_dir, checkpoint_bytes(self.model, args.keep_checkpoints))
-        train = training_set(args, self.specs)
-        self.eval_loaders = {split: eval_loader(args, self.specs, split, self.model.target_encoder)
-                             for split in ("dev", "test")}
-        if not args.skip_data_check:
-            splits = split_data(args, self.specs, "train", train)
-            splits += [item for split, loader in self.eval_loaders.items()
-                       for item in split_data(args, self.specs, split, loader.dataset)]
-            check_run_data(args, splits, self.uni_sign().tokenizer, self.output_dir, report=self.rank == 0)
+        train = self.build_data()
         self.sampler = train_sampler(args, train, self.world_size, self.rank)
         # An own generator: creating a loader iterator must not draw from the global RNG (exact resume).
-        self.train_loader = DataLoader(train, batch_sampler=self.sampler,
-                                       collate_fn=batch_collator(self.model.target_encoder),
+        self.train_loader = DataLoader(train, batch_sampler=self.sampler, collate_fn=self.collate_fn(),
                                        num_workers=args.num_workers, generator=torch.Generator().manual_seed(args.seed))
         if len(self.sampler) == 0:
             raise UsageError(f"train split of {args.dataset} has fewer samples than --batch-size {args.batch_size} "
@@ -99,13 +91,37 @@ class Run:
         self.progress = {"epoch": 0, "batch": 0, "optimizer_step": 0, "skipped": 0, "nonfinite": 0,
                          "dev_pending": False}
         self.best = None  # dev metrics of the best epoch
-        self.fingerprint = run_fingerprint(vars(args), self.uni_sign().config.to_dict(), label_files(self.specs))
+        self.fingerprint = run_fingerprint(vars(args), self.model_config(), label_files(self.specs))
         self.log = RunLogger(self.output_dir) if self.rank == 0 else None
 
     # ------------------------------------------------------------------ what is trained (train_task_head.py overrides)
     def make_model(self):
         """The model to train: Uni-Sign built from the flags (or the --finetune checkpoint's config)."""
         return build_model(self.args, self.specs[0])
+
+    def build_data(self):
+        """The training set; sets self.eval_loaders and runs the data check (unless --skip-data-check)."""
+        args = self.args
+        train = training_set(args, self.specs)
+        self.eval_loaders = {split: eval_loader(args, self.specs, split, self.model.target_encoder)
+                             for split in ("dev", "test")}
+        if not args.skip_data_check:
+            splits = split_data(args, self.specs, "train", train)
+            splits += [item for split, loader in self.eval_loaders.items()
+                       for item in split_data(args, self.specs, split, loader.dataset)]
+            check_run_data(args, splits, self.uni_sign().tokenizer, self.output_dir, report=self.rank == 0)
+        return train
+
+    def collate_fn(self):
+        return batch_collator(self.model.target_encoder)
+
+    def batch_loss(self, model, batch):
+        """The training loss of a batch (engine.train_one_epoch calls it with the engine-wrapped model)."""
+        return supervised_loss(model, batch)
+
+    def is_better(self, metrics, best) -> bool:
+        """Whether dev `metrics` beat the best so far (the task's selection metric)."""
+        return get_task(self.args.task).is_better(metrics, best)
 
     def synchronise_batchnorm(self, model):
         """BatchNorm statistics over all processes (the official launch converts to SyncBatchNorm)."""
@@ -117,6 +133,10 @@ class Run:
             print(f"SyncBatchNorm: {count_batchnorms(converted)} BatchNorm modules synchronised over "
                   f"{self.world_size} processes", file=sys.stderr)
         return converted
+
+    def model_config(self) -> dict:
+        """The architecture a resumed state must match (part of the run fingerprint)."""
+        return self.uni_sign().config.to_dict()
 
     def uni_sign(self) -> UniSign:
         """The Uni-Sign model being trained (train_task_head.py: the head's Uni-Sign backbone)."""
@@ -244,7 +264,8 @@ class Run:
             set_epoch(self.train_loader.dataset, epoch)
             self.sampler.set_epoch(epoch, start_batch=self.progress["batch"])
             try:
-                stats = train_one_epoch(self.stepper, self.train_loader, epoch, args, self.progress, self.log, on_step)
+                stats = train_one_epoch(self.stepper, self.train_loader, epoch, args, self.progress, self.log, on_step,
+                                        self.batch_loss)
             except NonFiniteError as error:
                 raise NonFiniteError(f"{error}\n{self.save_debug_checkpoint(error)}") from error
             self.progress.update(epoch=epoch + 1, batch=0)
@@ -275,7 +296,7 @@ class Run:
         dev = self.evaluate("dev")
         row.update({f"dev_{key}": value for key, value in dev.metrics.items()})
         print(f"epoch {epoch}: dev {json.dumps(dev.metrics)}")
-        if self.best is None or get_task(self.args.task).is_better(dev.metrics, self.best):
+        if self.best is None or self.is_better(dev.metrics, self.best):
             self.best = dev.metrics
             dev.save(self.output_dir, "dev")
             atomic_save(self.finite_payload(epoch, dev.metrics), self.output_dir / "best_checkpoint.pth")

@@ -79,6 +79,16 @@ def sentence_corpus(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def isolated_video_corpus(tmp_path_factory):
+    """The tiny synthetic corpus's isolated/ subset with rendered videos (41 signs x 1 clip per split)."""
+    from datasets.synthetic import generate_corpus
+
+    out = tmp_path_factory.mktemp("isolated_videos")
+    generate_corpus(out, seed=0, size="tiny", videos=True, subsets=("isolated",))
+    return out / "isolated"
+
+
 def train_argv(corpus, lm_dir, output_dir, *extra) -> list:
     """train.py / eval.py flags for a tiny run on the synthetic sentences (later flags win)."""
     return ["--dataset", "Synthetic", "--labels-dir", str(corpus / "sentences"),
