@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datasets.ccl_views import (apply_patch_mask, augment_parts, crop_video, motion_preserving_mask,
+from datasets.ccl_views import (apply_patch_mask, augment_parts, crop_video, jitter_colours, motion_preserving_mask,
                                 normalise_video, random_resized_box, resized_crop, signing_space_box, to_unit_crop,
                                 view_frames)
 from datasets.keypoints import PARTS, normalize_parts
@@ -74,7 +74,7 @@ class CCLClipDataset(SignDataset):
         unit_box = (0.0, 0.0, 1.0, 1.0)
         if rng is not None:
             unit_box = random_resized_box(settings, rng)
-            video = resized_crop(video, unit_box)
+            video = jitter_colours(resized_crop(video, unit_box), settings, rng)
         video = normalise_video(video)
         if rng is not None and settings.mpm_ratio > 0:
             points = to_unit_crop(clip.keypoints[frames], frame_size, box, unit_box)

@@ -6,7 +6,8 @@ dropout (a joint's x, y and score zeroed over the whole view, as a missed detect
 
 RGB view: the signing-space crop of the clip (one square box around the confident body, hand and face points of
 all frames, enlarged by BOX_SCALE), a temporal crop with jittered frame positions (`rgb_frames`), a random
-resized crop (area share in `crop_scale`), ImageNet normalisation, then MPM.
+resized crop (area share in `crop_scale`), colour jitter and random grey (one draw per view, all frames alike),
+ImageNet normalisation, then MPM.
 
 MPM (Motion-Preserving Masking): the crop is cut into `mpm_grid` x `mpm_grid` patches. Motion per patch is the
 sum of the speeds of the arm and hand joints (pose velocities between consecutive view frames) that fall in
@@ -45,6 +46,8 @@ class ViewSettings:
     scale_range: tuple = (0.8, 1.2)
     joint_dropout: float = 0.1
     crop_scale: tuple = (0.6, 1.0)  # RGB random resized crop: share of the crop's area kept
+    color_jitter: float = 0.4  # brightness, contrast and saturation factors in [1 - j, 1 + j] (0: off)
+    grayscale: float = 0.2  # probability of a grey view
     mpm_ratio: float = 0.5  # share of patches MPM may mask (0: MPM off)
     mpm_grid: int = 8
 
@@ -147,6 +150,30 @@ def resized_crop(video: torch.Tensor, unit_box) -> torch.Tensor:
     x0, y0 = int(u0 * size), int(v0 * size)
     x1, y1 = max(x0 + 1, int(round((u0 + w) * size))), max(y0 + 1, int(round((v0 + h) * size)))
     return F.interpolate(video[:, :, y0:y1, x0:x1], size=(size, size), mode="bilinear", align_corners=False)
+
+
+def jitter_colours(video: torch.Tensor, settings: ViewSettings, rng) -> torch.Tensor:
+    """(N, 3, S, S) in [0, 1]: one random brightness, contrast and saturation change (in random order) for all
+    frames, then grey with probability `grayscale`. Keeps a view from being told apart by a signer's colours."""
+    strength = settings.color_jitter
+    for change in rng.permutation(3):
+        factor = float(rng.uniform(1 - strength, 1 + strength))
+        if change == 0:
+            video = video * factor
+        elif change == 1:
+            video = (video - video.mean(dim=(1, 2, 3), keepdim=True)) * factor + video.mean(dim=(1, 2, 3), keepdim=True)
+        else:
+            grey = luminance(video)
+            video = (video - grey) * factor + grey
+    if rng.random() < settings.grayscale:
+        video = luminance(video).expand_as(video)
+    return video.clamp(0.0, 1.0)
+
+
+def luminance(video: torch.Tensor) -> torch.Tensor:
+    """(N, 3, S, S) -> (N, 1, S, S) ITU-R 601 luma."""
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=video.dtype).view(1, 3, 1, 1)
+    return (video * weights).sum(1, keepdim=True)
 
 
 def to_unit_crop(keypoints, frame_size, box, unit_box=(0.0, 0.0, 1.0, 1.0)) -> np.ndarray:

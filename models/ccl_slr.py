@@ -42,6 +42,7 @@ class CCLConfig:
     queue_size: int = 4096
     momentum: float = 0.999
     cross_weight: float = 1.0  # lambda of the cross-modal terms (0: intra-modal only)
+    cross_warmup_steps: int = 0  # lambda grows linearly from 0 over these training steps ("gradual alignment")
     spm: bool = True
     spm_topk: int = 1
     spm_warmup_steps: int = 0
@@ -178,6 +179,11 @@ class CCLSLR(nn.Module):
         if self.moco and batch > self.config.queue_size:
             raise ValueError(f"batch of {batch} clips is larger than the queue ({self.config.queue_size})")
 
+    def cross_weight(self) -> float:
+        """lambda, ramped up linearly over the first cross_warmup_steps training steps."""
+        ramp = self.config.cross_warmup_steps
+        return self.config.cross_weight * (min(1.0, int(self.steps) / ramp) if ramp > 0 else 1.0)
+
     def spm_active(self) -> bool:
         return (self.config.spm and len(self.config.modalities) == 2
                 and int(self.steps) > self.config.spm_warmup_steps)
@@ -216,7 +222,7 @@ class CCLSLR(nn.Module):
                 queue = self.negatives(key, queries[query].dtype)
                 terms[f"cross_{query}_{key}"] = info_nce(queries[query], keys[key], temperature, queue)
                 cross.append(terms[f"cross_{query}_{key}"])
-        loss = sum(terms[f"intra_{m}"] for m in modalities) + self.config.cross_weight * sum(cross)
+        loss = sum(terms[f"intra_{m}"] for m in modalities) + self.cross_weight() * sum(cross)
         if self.training and self.moco:
             self.enqueue({m: keys[m].detach() for m in modalities})
         return CCLOutput(loss, {name: value.detach() for name, value in terms.items()}, spm)
@@ -234,6 +240,9 @@ class CCLSLR(nn.Module):
 
 
 def check_ccl_checkpoint(state: dict, path):
+    """CheckpointError unless `state` is a CCL-SLR pre-training checkpoint."""
+    from utils.checkpoint import CheckpointError
+
     if state.get("kind") != KIND:
-        raise ValueError(f"{path} is not a CCL-SLR pre-training checkpoint (no 'kind': '{KIND}' entry); "
+        raise CheckpointError(f"{path} is not a CCL-SLR pre-training checkpoint (no 'kind': '{KIND}' entry); "
                          f"train_ccl.py --ccl-stage pretrain writes them")

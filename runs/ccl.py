@@ -6,21 +6,24 @@ dev clips from its first view, within each modality and across them (`retrieval_
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.data import ConcatDataset, DataLoader
+from tqdm import tqdm
 
 from datasets.ccl_clips import CCLClipDataset, ccl_collator
 from datasets.ccl_views import ViewSettings
 from datasets.registry import load_split
 from datasets.sign_dataset import DeviceBatches, target_text
 from engine import EvalResult, write_json
+from evaluation.islr_topk import benchmark_subsets, label_key, read_class_list
 from evaluation.metrics import islr_topk
 from models.ccl_classifier import CCLClassifier
-from models.ccl_slr import KIND, CCLConfig, CCLSLR, check_ccl_checkpoint
+from models.ccl_slr import CCLSLR, KIND, CCLConfig, check_ccl_checkpoint
 from models.pose_encoder import POSE_PRESETS, PoseEncoderConfig
 from models.pose_transfer import describe_transfer, load_pose_encoder
 from models.task_heads import Vocabulary, VocabularyTargets
@@ -33,6 +36,8 @@ from runs.training import Run, report_results
 from utils.checkpoint import load_checkpoint_file
 
 CLASSIFIER_KIND = "ccl_slr_classifier"
+EVAL_VIEW_FLAGS = ("pose_frames", "rgb_frames", "rgb_size", "temporal_crop", "rotation", "shear", "joint_dropout",
+                   "color_jitter", "grayscale", "mpm_ratio", "mpm_grid")  # --eval takes them from the checkpoint
 TOP_K = (1, 5)
 
 
@@ -48,7 +53,7 @@ def modalities_of(args) -> tuple:
 def view_settings(args) -> ViewSettings:
     return ViewSettings(args.pose_frames, args.rgb_frames, args.rgb_size, args.temporal_crop, args.rotation,
                         args.shear, tuple(args.scale_range), args.joint_dropout, tuple(args.crop_scale),
-                        args.mpm_ratio, args.mpm_grid)
+                        args.color_jitter, args.grayscale, args.mpm_ratio, args.mpm_grid)
 
 
 def ccl_config(args, steps_per_epoch: int) -> CCLConfig:
@@ -56,7 +61,8 @@ def ccl_config(args, steps_per_epoch: int) -> CCLConfig:
                                     batch_hands=args.batch_hands))
     return CCLConfig(modalities_of(args), pose, dict(VIDEO_PRESETS[args.video_preset]), args.embed_dim,
                      args.ccl_objective, args.temperature, args.queue_size, args.momentum, args.cross_weight,
-                     args.spm, args.spm_topk, int(round(args.spm_warmup_epochs * steps_per_epoch)))
+                     int(round(args.cross_warmup_epochs * steps_per_epoch)), args.spm, args.spm_topk,
+                     int(round(args.spm_warmup_epochs * steps_per_epoch)))
 
 
 def ccl_split(args, spec, split, mode) -> CCLClipDataset:
@@ -94,7 +100,7 @@ def evaluate_retrieval(model: CCLSLR, loader, progress=False) -> RetrievalResult
     model.eval()
     embeddings = {(m, v): [] for m in model.config.modalities for v in (0, 1)}
     batches = DeviceBatches(loader, device)
-    for batch in batches:
+    for batch in tqdm(batches, desc="retrieval", dynamic_ncols=True, disable=not progress):
         for modality in model.config.modalities:
             for view in (0, 1):
                 embeddings[modality, view].append(model.embed(modality, batch[modality][view]).cpu())
@@ -108,25 +114,49 @@ def evaluate_retrieval(model: CCLSLR, loader, progress=False) -> RetrievalResult
     return RetrievalResult(metrics)
 
 
-def ranked_classes(logits: torch.Tensor, vocab: Vocabulary, k=max(TOP_K)) -> list:
-    return [[vocab.decode(index) for index in row] for row in logits.topk(min(k, logits.shape[1]), 1).indices.tolist()]
+def ranked_classes(logits: torch.Tensor, vocab: Vocabulary, classes=None, k=max(TOP_K)) -> list:
+    """Per row the class names by descending logit (top k), among `classes` (vocabulary indices) or all."""
+    if classes is not None:
+        logits = logits[:, classes]
+    top = logits.topk(min(k, logits.shape[1]), 1).indices.tolist()
+    return [[vocab.decode(index if classes is None else classes[index]) for index in row] for row in top]
+
+
+def subset_scores(logits, references, vocab: Vocabulary, subsets: dict) -> dict:
+    """Benchmark subsets (WLASL100, MSASL200, ...: their classes): top-1/top-5 over the clips of the subset's
+    classes, ranking only among the subset's classes the model knows; n = the clips scored."""
+    scores = {}
+    for name, class_names in subsets.items():
+        wanted = {label_key(text) for text in class_names}
+        classes = [index for index, token in enumerate(vocab.itos) if label_key(token) in wanted]
+        rows = [row for row, text in enumerate(references) if label_key(text) in wanted]
+        if not rows or not classes:
+            scores[name] = {"n": 0}
+            continue
+        ranked = ranked_classes(logits[rows], vocab, classes)
+        scores[name] = {**islr_topk(ranked, [references[row] for row in rows], ks=TOP_K), "n": len(rows)}
+    return scores
 
 
 @torch.no_grad()
-def evaluate_classifier(model: CCLClassifier, loader, vocab: Vocabulary, progress=False) -> EvalResult:
-    """Top-1 predictions and per-instance / per-class top-1 and top-5 accuracy over a split."""
+def evaluate_classifier(model: CCLClassifier, loader, vocab: Vocabulary, progress=False, subsets=None) -> EvalResult:
+    """Top-1 predictions and per-instance / per-class top-1 and top-5 accuracy over a split (and per subset)."""
     device = next(model.parameters()).device
     model.eval()
-    names, ranked, references, losses = [], [], [], []
+    names, logits, references, losses = [], [], [], []
     batches = DeviceBatches(loader, device)
-    for batch in batches:
+    for batch in tqdm(batches, desc="eval", dynamic_ncols=True, disable=not progress):
         output = model(**classifier_inputs(batch), labels=batch["labels"])
         losses.append(output.loss.item())
-        ranked += ranked_classes(output.logits, vocab)
+        logits.append(output.logits.cpu())
         references += batch["targets"]
         names += batch["names"]
+    logits = torch.cat(logits)
+    ranked = ranked_classes(logits, vocab)
     metrics = islr_topk(ranked, references, ks=TOP_K)
     metrics.update(loss=sum(losses) / max(1, len(losses)), skipped=batches.skipped)
+    if subsets:
+        metrics["subsets"] = subset_scores(logits, references, vocab, subsets)
     return EvalResult(metrics, names, [candidates[0] for candidates in ranked], references)
 
 
@@ -247,7 +277,6 @@ class CCLFinetuneRun(CCLRun):
         return evaluate_classifier(self.model, self.eval_loaders[split], self.vocab, self.args.progress)
 
 
-
 def run_ccl_evaluation(args) -> dict:
     """--eval --finetune CKPT: a fine-tuned classifier's top-1/top-5 (or a pre-training checkpoint's retrieval)
     on dev and test, written to --output_dir as a training run's are."""
@@ -266,15 +295,26 @@ def run_ccl_evaluation(args) -> dict:
 
 
 def evaluate_checkpoint(args, specs, state, split, device):
+    """A checkpoint's scores on a split, its views made as in its training run (its branches, frames, size)."""
     config = CCLConfig.from_dict(state["config"])
-    args.modalities = ",".join(config.modalities)  # the checkpoint's branches decide which inputs are read
+    trained = {flag: state["args"][flag] for flag in EVAL_VIEW_FLAGS if flag in state.get("args", {})}
+    args = argparse.Namespace(**{**vars(args), **trained, "modalities": ",".join(config.modalities)})
     if state.get("kind") == KIND:
         model = CCLSLR(config)
         model.load_state_dict(state["model"])
-        return evaluate_retrieval(model.to(device), ccl_loader(args, specs, split, "pretrain"))
+        return evaluate_retrieval(model.to(device), ccl_loader(args, specs, split, "pretrain"), args.progress)
     if state.get("kind") != CLASSIFIER_KIND:
         raise UsageError(f"{args.finetune} is not a train_ccl.py checkpoint (no 'kind' entry)")
     vocab = Vocabulary.from_dict(state["vocab"])
     model = CCLClassifier(config, len(vocab))
     model.load_state_dict(state["model"])
-    return evaluate_classifier(model.to(device), ccl_loader(args, specs, split, "eval", VocabularyTargets(vocab)), vocab)
+    loader = ccl_loader(args, specs, split, "eval", VocabularyTargets(vocab))
+    return evaluate_classifier(model.to(device), loader, vocab, args.progress, class_subsets(args))
+
+
+def class_subsets(args) -> dict | None:
+    """--class-lists FILE [--subsets N,...]: the benchmark subsets to score (evaluation/islr_topk.py's files)."""
+    if not args.class_lists:
+        return None
+    benchmark, classes = read_class_list(args.class_lists)
+    return benchmark_subsets(benchmark, classes, args.subsets)

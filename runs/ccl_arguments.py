@@ -2,6 +2,7 @@
 import argparse
 
 from datasets.ccl_views import ViewSettings
+from evaluation.islr_topk import parse_ks
 from models.ccl_slr import OBJECTIVES, CCLConfig
 from models.video_encoder import VIDEO_PRESETS
 from runs.arguments import get_args_parser
@@ -39,6 +40,8 @@ def get_ccl_args_parser() -> argparse.ArgumentParser:
     group.add_argument("--embed-dim", type=int, default=DEFAULT_MODEL.embed_dim, help="projection head output")
     group.add_argument("--cross-weight", type=float, default=DEFAULT_MODEL.cross_weight,
                        help="weight of the two cross-modal InfoNCE terms (0: intra-modal only)")
+    group.add_argument("--cross-warmup-epochs", type=float, default=0.0,
+                       help="grow the cross-modal weight linearly from 0 over these epochs (gradual alignment)")
     group.add_argument("--spm", action=argparse.BooleanOptionalAction, default=DEFAULT_MODEL.spm,
                        help="Semantic Positive Mining: the other modality's top-k neighbours become positives")
     group.add_argument("--spm-topk", type=int, default=DEFAULT_MODEL.spm_topk)
@@ -48,6 +51,10 @@ def get_ccl_args_parser() -> argparse.ArgumentParser:
     group.add_argument("--pose-feature-dim", type=int, default=768,
                        help="pose_proj width: 768 (mT5-Base) lets the pose encoder initialise Uni-Sign's whole")
     group.add_argument("--head-dropout", type=float, default=0.1, help="fine-tuning classifier dropout")
+    group.add_argument("--class-lists", default=None,
+                       help="with --eval: WLASL_v0.3.json, MSASL_classes.json or a text file; score its subsets too")
+    group.add_argument("--subsets", type=parse_ks, default=None,
+                       help="subset sizes, e.g. 100,300 (default: the benchmark's standard ones)")
 
     group = parser.add_argument_group("CCL-SLR views (augmentation and Motion-Preserving Masking)")
     group.add_argument("--pose-frames", type=int, default=DEFAULT_VIEWS.pose_frames, help="frames per pose view")
@@ -61,6 +68,10 @@ def get_ccl_args_parser() -> argparse.ArgumentParser:
     group.add_argument("--joint-dropout", type=float, default=DEFAULT_VIEWS.joint_dropout)
     group.add_argument("--crop-scale", type=float, nargs=2, default=DEFAULT_VIEWS.crop_scale,
                        help="RGB random resized crop: share of the area kept")
+    group.add_argument("--color-jitter", type=float, default=DEFAULT_VIEWS.color_jitter,
+                       help="RGB brightness/contrast/saturation change, factors in [1 - j, 1 + j] (0: off)")
+    group.add_argument("--grayscale", type=float, default=DEFAULT_VIEWS.grayscale,
+                       help="probability of a grey RGB view")
     group.add_argument("--mpm-ratio", type=float, default=DEFAULT_VIEWS.mpm_ratio,
                        help="Motion-Preserving Masking: share of patches masked (0: off)")
     group.add_argument("--mpm-grid", type=int, default=DEFAULT_VIEWS.mpm_grid, help="MPM patches per side")

@@ -1,9 +1,11 @@
-"""Reproduce one of the paper's tables (3-10, 13) from its config (config/tables/table<N>.json).
+"""Reproduce one of the paper's tables (3-10, 13) from its config (config/tables/table<N>.json), or the project's
+CCL-SLR ablation (config/tables/ccl_slr.json).
 
     python script/reproduce_table.py --table 9 --out out/tables --dry-run          # print every command
     python script/reproduce_table.py --table 9 --out out/tables                    # run them, then the table
     python script/reproduce_table.py --table 13 --out out/smoke --synthetic --in-process   # CPU smoke, synthetic data
     python script/reproduce_table.py --table 6 --out out/tables --bleurt-checkpoint /models/BLEURT-20
+    python script/reproduce_table.py --table ccl_slr --out out/ccl_slr --synthetic   # docs/ccl_slr.md's proof
 
 A config lists named runs (`runs`: entry script, training stage 1/2/3, its flags; "{run:ID}" is run ID's
 best_checkpoint.pth) and table rows (`rows`: name, settings, the paper's numbers, and which run fills each
@@ -19,6 +21,11 @@ prediction files with evaluation/bleurt.py and adds `bleurt` to their results; w
 --in-process runs each command inside this Python process (the same argv, main() of train.py or
 train_task_head.py; output to the same log): it saves the ~5-7 s of imports per run, which dominate the
 synthetic runs. Real runs should keep the default (one process per run, or your own launcher).
+
+--table ccl_slr: the project's CCL-SLR ablation (config/tables/ccl_slr.json, no paper numbers): its "seeds" run every
+run once per seed (<run>_seed<S>) and its cells show the mean ± sample standard deviation (n seeds); a run's
+"stage" null means no Table 2 recipe; its "synthetic" section (size, subsets, flags) and the runs' "synthetic_args"
+make --synthetic the measured proof of docs/ccl_slr.md rather than a smoke run.
 
 --synthetic: the reduced CPU version. It generates the tiny synthetic corpus (with videos when the table has
 RGB runs) and a small embedded LM as script/quickstart.py does, maps the datasets (CSL_Daily/How2Sign/OpenASL ->
@@ -48,7 +55,8 @@ from runs.folder import holds_run  # noqa: E402
 from script.recipe import recipe_flags  # noqa: E402
 
 TABLES_DIR = REPO_ROOT / "config" / "tables"
-TABLES = (3, 4, 5, 6, 7, 8, 9, 10, 13)
+TABLES = (3, 4, 5, 6, 7, 8, 9, 10, 13)  # the paper's tables: config/tables/table<N>.json
+OWN_TABLES = ("ccl_slr",)  # the project's own: config/tables/<name>.json
 # --synthetic: dataset -> (registry name, corpus subset)
 SYNTHETIC_DATASETS = {
     "CSL_Daily": ("Synthetic", "sentences"), "How2Sign": ("Synthetic", "sentences"),
@@ -72,11 +80,35 @@ def selected_rows(config, rows=None) -> list[dict]:
     return config["rows"] if rows is None else [config["rows"][i] for i in rows]
 
 
-def load_table(number) -> dict:
-    path = TABLES_DIR / f"table{number}.json"
+def table_name(table) -> str:
+    """The file stem of a table's config and markdown: table<N> for the paper's tables, else the name."""
+    return f"table{table}" if str(table).isdigit() else str(table)
+
+
+def load_table(table) -> dict:
+    path = TABLES_DIR / f"{table_name(table)}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"no config for table {number}: {path}")
-    return json.loads(path.read_text(encoding="utf-8"))
+        raise FileNotFoundError(f"no config for table {table}: {path}")
+    return expand_seeds(json.loads(path.read_text(encoding="utf-8")))
+
+
+def expand_seeds(config) -> dict:
+    """A config with "seeds": every run once per seed (id <run>_seed<S>, its parents the same seed's), each row's
+    sources a list of those runs (the table shows their mean and spread)."""
+    if "seeds" not in config:
+        return config
+    runs = {}
+    for run_id, run in config["runs"].items():
+        for seed in config["seeds"]:
+            args = [f"{{run:{arg[5:-1]}_seed{seed}}}" if arg.startswith("{run:") else arg for arg in run["args"]]
+            runs[f"{run_id}_seed{seed}"] = {**run, "args": args, "seed": seed}
+    rows = [{**row, "runs": {source: [f"{run_id}_seed{seed}" for seed in config["seeds"]]
+                             for source, run_id in row["runs"].items()}} for row in config["rows"]]
+    return {**config, "runs": runs, "rows": rows}
+
+
+def row_run_ids(row) -> list[str]:
+    return [run_id for value in row["runs"].values() for run_id in (value if isinstance(value, list) else [value])]
 
 
 def _flag_value(args, flag):
@@ -99,14 +131,17 @@ def set_flag(args, flag, value=None) -> list[str]:
 
 def run_argv(run: dict, run_id: str, out: Path, synthetic: dict | None = None, extra=()) -> list[str]:
     """The full command of one run: python ENTRY <stage recipe> <run flags> --output_dir OUT/ID [synthetic] [extra]."""
-    args = recipe_flags(run["stage"], _flag_value(run["args"], "--task") or "SLT", environ={})  # config/recipes.json
+    task = _flag_value(run["args"], "--task") or "SLT"
+    args = recipe_flags(run["stage"], task, environ={}) if run["stage"] else []  # config/recipes.json
     for arg in run["args"]:
         if arg.startswith("{run:") and arg.endswith("}"):
             arg = str(out / arg[5:-1] / "best_checkpoint.pth")
         args.append(arg)
     args += ["--output_dir", str(out / run_id)]
     if synthetic is not None:
-        args = synthetic_args(args, synthetic)
+        args = synthetic_args(args, synthetic) + run.get("synthetic_args", [])
+    if "seed" in run:  # after the synthetic defaults (later flags win)
+        args += ["--seed", str(run["seed"])]
     return [sys.executable, run["entry"], *args, *extra]
 
 
@@ -121,7 +156,7 @@ def synthetic_args(args, synthetic) -> list[str]:
                                          ("--pose-dir", str(data / "pose_format")),
                                          ("--rgb-dir", str(data / "rgb_format"))]:
         args = set_flag(args, flag, value)
-    return args
+    return args + list(synthetic.get("args", []))  # the config's own synthetic settings win
 
 
 def table_commands(config: dict, out: Path, synthetic=None, extra=(), rows=None) -> list[tuple[str, list[str]]]:
@@ -138,33 +173,53 @@ def table_commands(config: dict, out: Path, synthetic=None, extra=(), rows=None)
                 add(arg[5:-1])
 
     for row in selected:
-        for run_id in row["runs"].values():
+        for run_id in row_run_ids(row):
             add(run_id)
     return [(run_id, run_argv(run, run_id, out, synthetic, extra))
             for run_id, run in config["runs"].items() if run_id in needed]
 
 
-def prepare_synthetic(out: Path, videos: bool) -> dict:
-    """Tiny synthetic corpus + embedded LM (as script/quickstart.py), built once per OUT folder."""
-    from datasets.synthetic import generate_corpus
-    from models.language_model import EmbeddedLMConfig, build_embedded_lm
-    from script.quickstart import corpus_texts
+def synthetic_paths(out: Path, config) -> dict:
+    """Where --synthetic data go: OUT/synthetic (the tiny corpus) or OUT/synthetic_<size> (a config's "synthetic"
+    section: {"size", "subsets", "args": flags appended to every run})."""
+    own = config.get("synthetic", {})
+    root = out / ("synthetic" if own.get("size", "tiny") == "tiny" else f"synthetic_{own['size']}")
+    return {"data_dir": root / "data", "lm_dir": root / "embedded_lm", "args": own.get("args", [])}
 
-    root = out / "synthetic"
-    data_dir, lm_dir = root / "data", root / "embedded_lm"
+
+def prepare_synthetic(out: Path, videos: bool, config=None) -> dict:
+    """The synthetic corpus (tiny, or the config's size and subsets) + the embedded LM when a train.py run needs it
+    (as script/quickstart.py), built once per OUT folder."""
+    from datasets.synthetic import SUBSETS, generate_corpus
+
+    config = config or {}
+    paths, own = synthetic_paths(out, config), config.get("synthetic", {})
+    root = paths["data_dir"].parent
     marker = root / ("corpus_videos.done" if videos else "corpus.done")
     if not marker.is_file() and not (root / "corpus_videos.done").is_file():
-        summary = generate_corpus(data_dir, seed=0, size="tiny", videos=videos)
+        summary = generate_corpus(paths["data_dir"], seed=0, size=own.get("size", "tiny"), videos=videos,
+                                  subsets=tuple(own.get("subsets", SUBSETS)))
         print(f"synthetic corpus: {summary['counts']} ({summary['seconds']:.0f} s)")
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text("ok\n")
-    if not (lm_dir / "config.json").is_file():
-        build_embedded_lm(corpus_texts(data_dir), lm_dir, EmbeddedLMConfig(**SYNTHETIC_LM), seed=0)
-    return {"data_dir": data_dir, "lm_dir": lm_dir}
+    if needs_language_model(config) and not (paths["lm_dir"] / "config.json").is_file():
+        from models.language_model import EmbeddedLMConfig, build_embedded_lm
+        from script.quickstart import corpus_texts
+
+        build_embedded_lm(corpus_texts(paths["data_dir"]), paths["lm_dir"], EmbeddedLMConfig(**SYNTHETIC_LM), seed=0)
+    return paths
+
+
+def needs_language_model(config) -> bool:
+    """Whether some run trains Uni-Sign (train_ccl.py runs do not)."""
+    return not config.get("runs") or any(run["entry"] != "train_ccl.py" for run in config["runs"].values())
 
 
 def needs_rgb(config, rows=None) -> bool:
-    return any("--rgb_support" in argv for _, argv in table_commands(config, Path("."), rows=rows))
+    """Whether a run reads videos: Uni-Sign's RGB branch, or CCL-SLR with its RGB branch."""
+    commands = table_commands(config, Path("."), rows=rows)
+    return any("--rgb_support" in argv or (argv[1] == "train_ccl.py" and _flag_value(argv, "--modalities") != "pose")
+               for _, argv in commands)
 
 
 def machine_description() -> str:
@@ -287,7 +342,7 @@ def timed_runs(config, run_ids) -> set[str]:
 def row_time(config, row, out: Path) -> tuple[float, set[str]] | None:
     """(seconds, machines) of a row's timed runs, each counted once, from their runner.json; None if one is missing."""
     seconds, machines = 0.0, set()
-    for run_id in sorted(timed_runs(config, row["runs"].values())):
+    for run_id in sorted(timed_runs(config, row_run_ids(row))):
         record = out / run_id / "runner.json"
         if not record.is_file():
             return None
@@ -302,7 +357,6 @@ def build_rows(config, out: Path, rows=None) -> list[dict]:
 
     A time cell is "<seconds> s (<ratio to the first row>x)"; a BLEURT cell of a finished run without BLEURT is
     NOT_COMPUTED."""
-    from evaluation.collect_results import RunError, read_run
 
     selected = selected_rows(config, rows)
     built, base_seconds = [], None
@@ -317,25 +371,50 @@ def build_rows(config, out: Path, rows=None) -> list[dict]:
                 ours[column["key"]] = (f"{timed[0]:.0f} s ({timed[0] / base_seconds:.1f}x)" if timed and base_seconds
                                        else None)
                 continue
-            run_id = row["runs"].get(column["source"])
-            value = None
-            if run_id and (out / run_id).is_dir():
-                try:
-                    metrics = read_run(out / run_id).metrics
-                except RunError:
-                    metrics = {}
-                value = metrics.get(column["split"], {}).get(column["metric"])
-                if value is None and column["metric"] == BLEURT_METRIC and metrics:
-                    value = NOT_COMPUTED
-            ours[column["key"]] = value
+            source = row["runs"].get(column["source"])
+            if isinstance(source, list):  # one run per seed
+                ours[column["key"]] = mean_and_spread([run_metric(out, run_id, column) for run_id in source])
+                continue
+            ours[column["key"]] = run_metric(out, source, column)
         paper = {key: str(value) for key, value in row["paper"].items()}  # as printed in the config
         built.append({"name": row["name"], "paper": paper, "ours": ours, "machines": machines})
     return built
 
 
+def run_metric(out: Path, run_id, column):
+    """A finished run's metric (NOT_COMPUTED for a BLEURT cell never scored), None when it is not there."""
+    from evaluation.collect_results import RunError, read_run
+
+    if not run_id or not (out / run_id).is_dir():
+        return None
+    try:
+        metrics = read_run(out / run_id).metrics
+    except RunError:
+        return None
+    value = metrics.get(column["split"], {}).get(column["metric"])
+    if value is None and column["metric"] == BLEURT_METRIC and metrics:
+        return NOT_COMPUTED
+    return value
+
+
+def mean_and_spread(values) -> str | None:
+    """'mean ± sample standard deviation (n=N)' over the seeds that finished; None when none did."""
+    import statistics
+
+    done = [value for value in values if isinstance(value, (int, float))]
+    if not done:
+        return None
+    spread = statistics.stdev(done) if len(done) > 1 else 0.0
+    return f"{statistics.mean(done):.2f} ± {spread:.2f} (n={len(done)})"
+
+
 def render_table(config, built, synthetic=False) -> str:
     headers = ["Setting", "Source"] + [column["header"] for column in config["columns"]]
-    lines = [f"**{config['title']}**" + (" (synthetic smoke run: not comparable to the paper)" if synthetic else ""),
+    suffix = ""
+    if synthetic:  # a config's own synthetic section is a measurement; the others are smoke runs
+        smoke = " (synthetic smoke run: not comparable to the paper)"
+        suffix = " (synthetic corpus)" if config.get("synthetic") else smoke
+    lines = [f"**{config['title']}**" + suffix,
              "", "| " + " | ".join(headers) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(headers) - 2)) + "|"]
     for row in built:
         keys = [column["key"] for column in config["columns"]]
@@ -372,7 +451,8 @@ def collector_table(config, out: Path, commands) -> str:
 
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--table", type=int, required=True, choices=TABLES)
+    parser.add_argument("--table", required=True, choices=[str(table) for table in TABLES + OWN_TABLES],
+                        help="a paper table's number, or ccl_slr (the CCL-SLR ablation, config/tables/ccl_slr.json)")
     parser.add_argument("--out", default="out/tables", help="run folders, logs and table<N>.md go here")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     parser.add_argument("--synthetic", action="store_true", help="reduced CPU version on the tiny synthetic corpus")
@@ -400,9 +480,9 @@ def main(argv=None) -> str:
     rows = [int(index) for index in args.rows.split(",") if index.strip()] or None
     synthetic = None
     if args.synthetic:
-        synthetic = {"data_dir": out / "synthetic" / "data", "lm_dir": out / "synthetic" / "embedded_lm"}
+        synthetic = synthetic_paths(out, config)
         if not args.dry_run and not args.table_only:
-            synthetic = prepare_synthetic(out, needs_rgb(config, rows))
+            synthetic = prepare_synthetic(out, needs_rgb(config, rows), config)
     commands = table_commands(config, out, synthetic, shlex.split(args.extra_args), rows)
     if args.dry_run:
         print(f"# {config['title']}: {len(commands)} runs")
@@ -423,7 +503,7 @@ def main(argv=None) -> str:
     if not args.synthetic:
         extra = collector_table(config, out, commands)
         text += ("\n" + extra) if extra else ""
-    (out / f"table{args.table}.md").write_text(text, encoding="utf-8")
+    (out / f"{table_name(args.table)}.md").write_text(text, encoding="utf-8")
     print(text)
     return text
 

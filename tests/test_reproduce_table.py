@@ -210,3 +210,46 @@ def test_an_unusable_bleurt_checkpoint_stops_before_any_run(tmp_path):
         rt.main(["--table", "6", "--out", str(tmp_path / "out"), "--synthetic", "--bleurt-checkpoint",
                  str(tmp_path / "nowhere")])
     assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- the CCL-SLR ablation (seeded)
+
+
+def test_ccl_slr_runs_once_per_seed_and_every_command_parses(tmp_path):
+    from runs.ccl_arguments import get_ccl_args_parser
+
+    config = rt.load_table("ccl_slr")
+    assert len(config["runs"]) == 9 * len(config["seeds"]) and len(config["seeds"]) >= 3
+    for synthetic in (None, rt.synthetic_paths(tmp_path, config)):
+        seen = set()
+        for run_id, argv in rt.table_commands(config, tmp_path, synthetic):
+            args = get_ccl_args_parser().parse_args(argv[2:])
+            assert argv[1] == "train_ccl.py" and args.seed == config["runs"][run_id]["seed"]
+            if args.finetune:  # the same seed's pre-training, run before
+                assert Path(args.finetune).parent.name in seen and args.finetune.endswith(f"seed{args.seed}/"
+                                                                                          "best_checkpoint.pth")
+            if args.ccl_stage == "finetune":
+                assert args.data_fraction == 0.1
+            if synthetic:
+                assert args.labels_dir.endswith("synthetic_default/data/isolated") and args.warmup_epochs == 0
+            seen.add(run_id)
+    parsed = {run_id: get_ccl_args_parser().parse_args(argv[2:])
+              for run_id, argv in rt.table_commands(config, tmp_path)}
+    assert parsed["ccl_pretrain_pose_only_seed1"].modalities == "pose"
+    assert parsed["ccl_pretrain_no_mpm_seed1"].mpm_ratio == 0 and not parsed["ccl_pretrain_no_spm_seed1"].spm
+    assert parsed["ccl_finetune_scratch_seed2"].finetune == ""
+
+
+def test_a_seeded_table_shows_the_mean_and_spread_of_its_seeds(tmp_path):
+    config = rt.load_table("ccl_slr")
+    for index, run_id in enumerate(config["runs"]):
+        (tmp_path / run_id).mkdir()
+        (tmp_path / run_id / "args.json").write_text(json.dumps({"dataset": "WLASL", "task": "ISLR"}))
+        seed = config["runs"][run_id]["seed"]
+        metrics = {"top1_acc_pi": 10.0 + 2 * seed, "top1_acc_pc": 1.0, "top5_acc_pi": 50.0}
+        (tmp_path / run_id / "results.json").write_text(json.dumps({"dev": metrics, "test": metrics}))
+    text = rt.main(["--table", "ccl_slr", "--out", str(tmp_path), "--synthetic", "--table-only"])
+    cells = ours_cells(text, config)
+    assert len(cells) == 5 and cells[0]["top1_pi"] == "12.00 ± 2.00 (n=3)"
+    assert cells[4]["top5_pi"] == "50.00 ± 0.00 (n=3)"
+    assert (tmp_path / "ccl_slr.md").read_text() == text

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from datasets.ccl_views import (FACE_JOINTS, HAND_JOINTS, ViewSettings, apply_patch_mask, augment_parts, crop_video,
-                                motion_preserving_mask, resample, signing_space_box, temporal_window, to_unit_crop,
-                                view_frames)
+                                jitter_colours, motion_preserving_mask, resample, signing_space_box, temporal_window,
+                                to_unit_crop, view_frames)
 
 
 def test_a_temporal_window_keeps_at_least_its_share_of_the_clip():
@@ -94,3 +94,15 @@ def test_keypoints_follow_the_crop():
     unit = to_unit_crop(np.array([[[0.5, 0.5]]], dtype=np.float32), (100, 100), np.array([25, 25, 50]),
                         (0.5, 0.5, 0.5, 0.5))
     assert np.allclose(unit, 0.0)
+
+
+def test_colour_jitter_is_one_change_for_the_whole_view():
+    video = torch.rand(3, 3, 8, 8)
+    unchanged = jitter_colours(video, ViewSettings(color_jitter=0.0, grayscale=0.0), np.random.default_rng(0))
+    assert torch.allclose(unchanged, video)
+    grey = jitter_colours(video, ViewSettings(color_jitter=0.0, grayscale=1.0), np.random.default_rng(0))
+    assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
+    brighter = jitter_colours(video * 0.5, ViewSettings(color_jitter=0.5, grayscale=0.0), np.random.default_rng(2))
+    ratio = brighter / (video * 0.5)
+    assert not torch.allclose(brighter, video * 0.5) and brighter.shape == video.shape
+    assert ratio.isfinite().all()

@@ -3,9 +3,9 @@ from dataclasses import asdict
 
 import pytest
 import torch
-
 from conftest import random_parts
-from models.ccl_slr import CCLConfig, CCLSLR
+
+from models.ccl_slr import CCLSLR, CCLConfig
 from models.pose_encoder import POSE_PRESETS, PoseEncoderConfig
 from models.video_encoder import VIDEO_PRESETS
 
@@ -121,8 +121,8 @@ def test_bad_inputs_get_clear_errors():
 
 
 def test_checkpoint_round_trip_and_pose_transfer_to_uni_sign(tmp_path, tiny_lm_dir):
-    from models.uni_sign import UniSign, UniSignConfig
     from models.pose_transfer import load_pose_encoder
+    from models.uni_sign import UniSign, UniSignConfig
     from utils.checkpoint import atomic_save
 
     torch.manual_seed(0)
@@ -138,3 +138,17 @@ def test_checkpoint_round_trip_and_pose_transfer_to_uni_sign(tmp_path, tiny_lm_d
     parts, mask = random_parts(2, 5)
     expected = model.encoders["pose"].pose_encoder.eval()(parts, mask)
     assert torch.allclose(uni_sign.pose_encoder.eval()(parts, mask), expected)
+
+
+def test_the_cross_modal_weight_can_grow_from_zero():
+    model = CCLSLR(tiny_config(cross_weight=2.0, cross_warmup_steps=4, spm=False)).train()
+    pose, rgb = views()
+    weights = []
+    for _ in range(5):
+        weights.append(model.cross_weight())
+        model(pose=pose, rgb=rgb)
+    assert weights == [0.0, 0.5, 1.0, 1.5, 2.0]
+    output = model.eval()(pose=pose, rgb=rgb)
+    terms = output.terms
+    expected = terms["intra_pose"] + terms["intra_rgb"] + 2.0 * (terms["cross_rgb_pose"] + terms["cross_pose_rgb"])
+    assert output.loss.item() == pytest.approx(expected.item(), rel=1e-6)
