@@ -1,8 +1,15 @@
 """train_ccl.py end to end on the tiny synthetic isolated-sign corpus with rendered videos: CCL-SLR pre-training
 (no labels), fine-tuning from it, evaluation, exact resume, Uni-Sign initialisation and the bad-input errors."""
+import importlib.util
 import json
+import math
+import os
 import shutil
+import socket
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +18,8 @@ import train_ccl
 from datasets.formats import read_labels, write_official_labels
 from runs.training import Run
 from utils.checkpoint import load_checkpoint_file
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +55,8 @@ def test_pretraining_then_fine_tuning_then_evaluation(corpus, tmp_path, capsys):
     assert {"view_top1_pose", "view_top1_rgb", "cross_top1_pose_rgb", "retrieval_top1"} <= set(results["test"])
     checkpoint = load_checkpoint_file(pretrain / "best_checkpoint.pth")
     assert checkpoint["kind"] == "ccl_slr" and checkpoint["config"]["spm_warmup_steps"] == 2
+    losses = [float(line.split(",")[2]) for line in (pretrain / "train_log.csv").read_text().splitlines()[1:]]
+    assert len(losses) == 5 and all(math.isfinite(loss) for loss in losses)  # MoCo: 41 clips / 8 per batch
 
     finetune = tmp_path / "finetune"
     results = train_ccl.main(ccl_args(corpus, finetune, "--ccl-stage", "finetune", "--finetune",
@@ -59,6 +70,14 @@ def test_pretraining_then_fine_tuning_then_evaluation(corpus, tmp_path, capsys):
                                         "--finetune", str(finetune / "best_checkpoint.pth")))
     assert evaluated["test"]["top1_acc_pi"] == pytest.approx(results["test"]["top1_acc_pi"])
     assert evaluated["test"]["top5_acc_pi"] == pytest.approx(results["test"]["top5_acc_pi"])
+
+    classes = tmp_path / "classes.txt"  # a benchmark class list: its first 2 and 5 classes are subsets
+    classes.write_text("\n".join(entry.text for entry in read_labels(corpus / "labels.test")[:5]) + "\n")
+    subsets = train_ccl.main(ccl_args(corpus, tmp_path / "subsets", "--ccl-stage", "finetune", "--eval",
+                                      "--finetune", str(finetune / "best_checkpoint.pth"), "--class-lists",
+                                      str(classes), "--subsets", "2,5"))["test"]["subsets"]
+    assert subsets["classes2"]["n"] == 2 and subsets["classes5"]["n"] == 5
+    assert subsets["classes2"]["top5_acc_pi"] == 100.0  # two candidates: always in the top 5
 
 
 def test_fine_tuned_encoders_start_from_the_pretrained_ones(corpus, tmp_path):
@@ -145,3 +164,23 @@ def test_uni_sign_starts_from_the_ccl_pose_encoder(corpus, tmp_path, tiny_lm_dir
     for key, value in model.pose_encoder.state_dict().items():
         assert torch.equal(value, pretrained[f"encoders.pose.pose_encoder.{key}"]), key
     assert json.loads((pretrain / "args.json").read_text())["modalities"] == "pose"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="deepspeed not installed")
+def test_deepspeed_engine_pretrains_like_the_plain_loop(corpus, tmp_path):
+    """One process, --deepspeed --zero_stage 2 (fp32, CPU accelerator) vs the plain loop: same batches, updates,
+    queue and momentum keys, so the dev retrieval agrees; the engine writes its own checkpoint folder."""
+    plain = train_ccl.main(ccl_args(corpus, tmp_path / "plain"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(port), "UNI_SIGN_CACHE": str(tmp_path / "cache")}
+    argv = ccl_args(corpus, tmp_path / "deepspeed", "--deepspeed", "--zero_stage", "2", "--dtype", "fp32")
+    completed = subprocess.run([sys.executable, "train_ccl.py", *argv], cwd=REPO, env=env, capture_output=True,
+                               text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert (tmp_path / "deepspeed" / "deepspeed" / "latest").is_file()
+    results = json.loads((tmp_path / "deepspeed" / "results.json").read_text())
+    assert results["dev"]["retrieval_top1"] == pytest.approx(plain["dev"]["retrieval_top1"])
+    assert load_checkpoint_file(tmp_path / "deepspeed" / "best_checkpoint.pth")["kind"] == "ccl_slr"

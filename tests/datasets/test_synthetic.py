@@ -300,3 +300,14 @@ def test_cli_writes_a_tiny_corpus(tmp_path):
 def test_invalid_arguments_are_refused(tmp_path, arguments):
     with pytest.raises(ValueError):
         synthetic.generate_corpus(tmp_path, **arguments)
+
+
+def test_a_subset_alone_is_written_as_in_the_whole_corpus(tmp_path):
+    synthetic.generate_corpus(tmp_path / "all", seed=0, size="tiny")
+    synthetic.generate_corpus(tmp_path / "isolated_only", seed=0, size="tiny", subsets=("isolated",))
+    assert not (tmp_path / "isolated_only" / "news").exists()
+    for name in ("labels.train", "labels.test", "pose_format/iso_train_00007.pkl"):
+        assert (tmp_path / "isolated_only" / "isolated" / name).read_bytes() == \
+            (tmp_path / "all" / "isolated" / name).read_bytes()
+    with pytest.raises(ValueError, match="subsets"):
+        synthetic.generate_corpus(tmp_path / "bad", size="tiny", subsets=("words",))
