@@ -41,6 +41,10 @@ def ccl_args(corpus, output_dir, *extra) -> list:
             "--no-progress", "--output_dir", str(output_dir), *extra]
 
 
+def training_losses(output_dir) -> list:
+    return [float(line.split(",")[2]) for line in (output_dir / "train_log.csv").read_text().splitlines()[1:]]
+
+
 def stops(argv) -> str:
     with pytest.raises(SystemExit) as stopped:
         train_ccl.main(argv)
@@ -55,7 +59,7 @@ def test_pretraining_then_fine_tuning_then_evaluation(corpus, tmp_path, capsys):
     assert {"view_top1_pose", "view_top1_rgb", "cross_top1_pose_rgb", "retrieval_top1"} <= set(results["test"])
     checkpoint = load_checkpoint_file(pretrain / "best_checkpoint.pth")
     assert checkpoint["kind"] == "ccl_slr" and checkpoint["config"]["spm_warmup_steps"] == 2
-    losses = [float(line.split(",")[2]) for line in (pretrain / "train_log.csv").read_text().splitlines()[1:]]
+    losses = training_losses(pretrain)
     assert len(losses) == 5 and all(math.isfinite(loss) for loss in losses)  # MoCo: 41 clips / 8 per batch
 
     finetune = tmp_path / "finetune"
@@ -169,7 +173,7 @@ def test_uni_sign_starts_from_the_ccl_pose_encoder(corpus, tmp_path, tiny_lm_dir
 @pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="deepspeed not installed")
 def test_deepspeed_engine_pretrains_like_the_plain_loop(corpus, tmp_path):
     """One process, --deepspeed --zero_stage 2 (fp32, CPU accelerator) vs the plain loop: same batches, updates,
-    queue and momentum keys, so the dev retrieval agrees; the engine writes its own checkpoint folder."""
+    queue and momentum keys, so every step's loss agrees to rounding; the engine writes its own checkpoint folder."""
     plain = train_ccl.main(ccl_args(corpus, tmp_path / "plain"))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -181,6 +185,6 @@ def test_deepspeed_engine_pretrains_like_the_plain_loop(corpus, tmp_path):
                                text=True, timeout=600)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert (tmp_path / "deepspeed" / "deepspeed" / "latest").is_file()
-    results = json.loads((tmp_path / "deepspeed" / "results.json").read_text())
-    assert results["dev"]["retrieval_top1"] == pytest.approx(plain["dev"]["retrieval_top1"])
+    assert training_losses(tmp_path / "deepspeed") == pytest.approx(training_losses(tmp_path / "plain"), rel=1e-3)
+    assert "retrieval_top1" in plain["dev"]  # (a top-1 over 41 clips flips with rounding: not compared)
     assert load_checkpoint_file(tmp_path / "deepspeed" / "best_checkpoint.pth")["kind"] == "ccl_slr"
