@@ -21,16 +21,15 @@ from pathlib import Path
 
 import torch
 
-from datasets.registry import load_split
-from datasets.sign_dataset import model_inputs, target_text
+from datasets.sign_dataset import model_inputs
 from datasets.tasks import get_task
 from engine import EvalResult, collect_predictions
 from evaluation.prediction_files import SCORERS
 from models.task_heads import FEATURE_POINTS, FEATURES, TaskHeadModel, Vocabulary
 from models.uni_sign import UniSign
 from runs.arguments import get_args_parser
-from runs.building import (build_model, checkpoint_payload, dataset_specs, eval_loader, is_main_process, model_config,
-                           seed_everything)
+from runs.building import (build_model, checkpoint_payload, dataset_specs, eval_loader, head_vocabulary,
+                           is_main_process, model_config, seed_everything)
 from runs.errors import UsageError, user_errors
 from runs.folder import owned_run_folder
 from runs.training import Run, report_results, run_training
@@ -52,14 +51,6 @@ def get_task_head_parser():
     group.add_argument("--freeze-backbone", action="store_true", help="train the head only")
     parser.set_defaults(task="ISLR", label_smoothing=0.0)
     return parser
-
-
-def build_vocabulary(specs, task) -> Vocabulary:
-    """Classes (ISLR: the training words) or gloss tokens (CSLR) of the training splits' label entries."""
-    targets = [target_text(entry, task) for spec in specs for entry in load_split(spec, "train")]
-    if get_task(task).head == "classification":
-        return Vocabulary(targets)
-    return Vocabulary([token for text in targets for token in text.split()], ctc=True)
 
 
 def head_settings(args) -> dict:
@@ -87,7 +78,7 @@ class TaskHeadRun(Run):
 
     def make_model(self):
         backbone = build_model(self.args, self.specs[0])
-        self.vocab = build_vocabulary(self.specs, self.args.task)
+        self.vocab = head_vocabulary(self.args, self.specs)
         model = TaskHeadModel(backbone, vocab=self.vocab, **head_settings(self.args))
         return model.to(next(backbone.parameters()).device)
 

@@ -17,11 +17,13 @@ from datasets.registry import get_dataset_spec, load_split
 from datasets.rgb import RGBSampling
 from datasets.samplers import LengthGroupedBatchSampler, ResumableRandomBatchSampler, frame_counts
 from datasets.sign_dataset import SignDataset, batch_collator, target_text
+from datasets.tasks import get_task
 from models.checkpoint_layout import has_rgb_weights, load_model_weights
 from models.efficientnet import TORCHVISION_B0_FILES, find_torchvision_weights, torchvision_cache
 from models.hand_fusion import RGBConfig
 from models.pose_encoder import POSE_PRESETS, SUB_POSE_GROUPS, PoseEncoderConfig
 from models.pose_transfer import describe_transfer, load_pose_encoder
+from models.task_heads import Vocabulary
 from models.uni_sign import UniSign, UniSignConfig
 from models.vocabulary import corpus_token_ids
 from runs.errors import UsageError
@@ -146,6 +148,14 @@ def warn_unknown_target_tokens(model, texts, chunk=1024):
 def training_texts(args, specs) -> list[str]:
     """The targets of the training splits of every --dataset (what a pruned vocabulary keeps)."""
     return [target_text(entry, args.task) for spec in specs for entry in load_split(spec, "train")]
+
+
+def head_vocabulary(args, specs) -> Vocabulary:
+    """A classifier's vocabulary: the training words (ISLR), or the gloss tokens for CTC (CSLR)."""
+    targets = training_texts(args, specs)
+    if get_task(args.task).head == "classification":
+        return Vocabulary(targets)
+    return Vocabulary([token for text in targets for token in text.split()], ctc=True)
 
 
 def prompt_texts(model) -> list[str]:

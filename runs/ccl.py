@@ -18,7 +18,7 @@ from tqdm import tqdm
 from datasets.ccl_clips import CCLClipDataset, ccl_collator
 from datasets.ccl_views import ViewSettings
 from datasets.registry import load_split
-from datasets.sign_dataset import DeviceBatches, target_text
+from datasets.sign_dataset import DeviceBatches
 from engine import EvalResult, write_json
 from evaluation.islr_topk import benchmark_subsets, label_key, read_class_list
 from evaluation.metrics import islr_topk
@@ -28,8 +28,8 @@ from models.pose_encoder import POSE_PRESETS, PoseEncoderConfig
 from models.pose_transfer import describe_transfer, load_pose_encoder
 from models.task_heads import Vocabulary, VocabularyTargets
 from models.video_encoder import VIDEO_PRESETS
-from runs.building import (check_run_data, checkpoint_payload, dataset_specs, is_main_process, seed_everything,
-                           split_data, training_set)
+from runs.building import (checkpoint_payload, dataset_specs, head_vocabulary, is_main_process, seed_everything,
+                           training_set)
 from runs.errors import UsageError
 from runs.folder import owned_run_folder
 from runs.training import Run, report_results
@@ -180,11 +180,7 @@ class CCLRun(Run):
         train = training_set(args, self.specs, lambda spec: ccl_split(args, spec, "train", self.mode))
         self.eval_loaders = {split: ccl_loader(args, self.specs, split, self.eval_mode, self.target_encoder())
                              for split in ("dev", "test")}
-        if not args.skip_data_check:
-            splits = split_data(args, self.specs, "train", train)
-            splits += [item for split, loader in self.eval_loaders.items()
-                       for item in split_data(args, self.specs, split, loader.dataset)]
-            check_run_data(args, splits, None, self.output_dir, report=self.rank == 0)
+        self.check_data(train, tokenizer=None)  # no text targets to tokenise
         return train
 
     def target_encoder(self):
@@ -241,8 +237,7 @@ class CCLFinetuneRun(CCLRun):
 
     def make_model(self):
         args = self.args
-        self.vocab = Vocabulary(target_text(entry, args.task) for spec in self.specs
-                                for entry in load_split(spec, "train"))
+        self.vocab = head_vocabulary(args, self.specs)
         state = load_checkpoint_file(args.finetune) if args.finetune else None
         config = ccl_config(args, 1)
         if state is not None and state.get("kind") == KIND:  # the pre-trained architecture, the chosen branches
@@ -285,31 +280,35 @@ def run_ccl_evaluation(args) -> dict:
     with owned_run_folder(args.output_dir, training=False, is_main=is_main_process()):
         seed_everything(args.seed)
         specs, state = dataset_specs(args), load_checkpoint_file(args.finetune)
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        evaluate_split = checkpoint_evaluator(args, state, "cuda" if torch.cuda.is_available() else "cpu")
         results = {}
         for split in ("dev", "test"):
-            result = evaluate_checkpoint(args, specs, state, split, device)
+            result = evaluate_split(specs, split)
             result.save(Path(args.output_dir), split)
             results[split] = result.metrics
         return report_results(results, Path(args.output_dir))
 
 
-def evaluate_checkpoint(args, specs, state, split, device):
-    """A checkpoint's scores on a split, its views made as in its training run (its branches, frames, size)."""
+def checkpoint_evaluator(args, state, device):
+    """The checkpoint's model, built once -> evaluate(specs, split), its views made as in its training run (its
+    branches, frames, size)."""
     config = CCLConfig.from_dict(state["config"])
     trained = {flag: state["args"][flag] for flag in EVAL_VIEW_FLAGS if flag in state.get("args", {})}
     args = argparse.Namespace(**{**vars(args), **trained, "modalities": ",".join(config.modalities)})
     if state.get("kind") == KIND:
         model = CCLSLR(config)
         model.load_state_dict(state["model"])
-        return evaluate_retrieval(model.to(device), ccl_loader(args, specs, split, "pretrain"), args.progress)
+        model.to(device)
+        return lambda specs, split: evaluate_retrieval(model, ccl_loader(args, specs, split, "pretrain"), args.progress)
     if state.get("kind") != CLASSIFIER_KIND:
         raise UsageError(f"{args.finetune} is not a train_ccl.py checkpoint (no 'kind' entry)")
     vocab = Vocabulary.from_dict(state["vocab"])
     model = CCLClassifier(config, len(vocab))
     model.load_state_dict(state["model"])
-    loader = ccl_loader(args, specs, split, "eval", VocabularyTargets(vocab))
-    return evaluate_classifier(model.to(device), loader, vocab, args.progress, class_subsets(args))
+    model.to(device)
+    subsets = class_subsets(args)
+    return lambda specs, split: evaluate_classifier(
+        model, ccl_loader(args, specs, split, "eval", VocabularyTargets(vocab)), vocab, args.progress, subsets)
 
 
 def class_subsets(args) -> dict | None:

@@ -100,17 +100,22 @@ class Run:
         return build_model(self.args, self.specs[0])
 
     def build_data(self):
-        """The training set; sets self.eval_loaders and runs the data check (unless --skip-data-check)."""
+        """The training set; sets self.eval_loaders and runs the data check."""
         args = self.args
         train = training_set(args, self.specs)
         self.eval_loaders = {split: eval_loader(args, self.specs, split, self.model.target_encoder)
                              for split in ("dev", "test")}
-        if not args.skip_data_check:
-            splits = split_data(args, self.specs, "train", train)
-            splits += [item for split, loader in self.eval_loaders.items()
-                       for item in split_data(args, self.specs, split, loader.dataset)]
-            check_run_data(args, splits, self.uni_sign().tokenizer, self.output_dir, report=self.rank == 0)
+        self.check_data(train, self.uni_sign().tokenizer)
         return train
+
+    def check_data(self, train, tokenizer):
+        """The data check of the training set and the evaluation loaders' datasets (unless --skip-data-check)."""
+        if self.args.skip_data_check:
+            return
+        splits = split_data(self.args, self.specs, "train", train)
+        splits += [item for split, loader in self.eval_loaders.items()
+                   for item in split_data(self.args, self.specs, split, loader.dataset)]
+        check_run_data(self.args, splits, tokenizer, self.output_dir, report=self.rank == 0)
 
     def collate_fn(self):
         return batch_collator(self.model.target_encoder)
