@@ -59,7 +59,7 @@ def view_settings(args) -> ViewSettings:
 def ccl_config(args, steps_per_epoch: int) -> CCLConfig:
     pose = asdict(PoseEncoderConfig(**POSE_PRESETS[args.pose_preset], output_dim=args.pose_feature_dim,
                                     batch_hands=args.batch_hands))
-    return CCLConfig(modalities_of(args), pose, dict(VIDEO_PRESETS[args.video_preset]), args.embed_dim,
+    return CCLConfig(modalities_of(args), pose, dict(VIDEO_PRESETS[args.video_preset], pool_grid=args.video_pool_grid), args.embed_dim,
                      args.ccl_objective, args.temperature, args.queue_size, args.momentum, args.cross_weight,
                      int(round(args.cross_warmup_epochs * steps_per_epoch)), args.spm, args.spm_topk,
                      int(round(args.spm_warmup_epochs * steps_per_epoch)))

@@ -48,6 +48,9 @@ def get_ccl_args_parser() -> argparse.ArgumentParser:
     group.add_argument("--spm-warmup-epochs", type=float, default=0.0, help="epochs before SPM starts")
     group.add_argument("--video-preset", default="base", choices=sorted(VIDEO_PRESETS),
                        help="(2+1)D CNN widths of the RGB branch")
+    group.add_argument("--video-pool-grid", type=int, default=3,
+                       help="the RGB branch averages its last feature map into N x N cells, keeping where things are "
+                            "(1: one global average)")
     group.add_argument("--pose-feature-dim", type=int, default=768,
                        help="pose_proj width: 768 (mT5-Base) lets the pose encoder initialise Uni-Sign's whole")
     group.add_argument("--head-dropout", type=float, default=0.1, help="fine-tuning classifier dropout")

@@ -152,3 +152,10 @@ def test_the_cross_modal_weight_can_grow_from_zero():
     terms = output.terms
     expected = terms["intra_pose"] + terms["intra_rgb"] + 2.0 * (terms["cross_rgb_pose"] + terms["cross_pose_rgb"])
     assert output.loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_a_config_saved_before_pool_grid_existed_builds_the_global_average_rgb_branch():
+    saved = tiny_config(video=dict(VIDEO_PRESETS["tiny"], pool_grid=3)).to_dict()
+    saved["video"] = {key: value for key, value in saved["video"].items() if key != "pool_grid"}
+    model = CCLSLR(CCLConfig.from_dict(saved))
+    assert model.encoders["rgb"].proj.in_features == VIDEO_PRESETS["tiny"]["widths"][-1]
