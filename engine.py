@@ -217,7 +217,8 @@ class EvalResult:
 
 @torch.no_grad()
 def collect_predictions(model, loader, evaluate_batch, desc="eval", progress=True):
-    """Run a model over a loader: `evaluate_batch(batch)` -> (teacher-forced loss, predicted texts) per batch.
+    """Run a model over a loader: `evaluate_batch(batch)` -> (loss, one prediction per clip: a text, or e.g. a row
+    of class logits) per batch.
 
     Returns (names, predictions, references, mean loss over batches (as official), skipped samples)."""
     device = next(model.parameters()).device
@@ -225,9 +226,9 @@ def collect_predictions(model, loader, evaluate_batch, desc="eval", progress=Tru
     names, predictions, references, losses = [], [], [], []
     batches = DeviceBatches(loader, device)
     for batch in tqdm(batches, desc=desc, dynamic_ncols=True, disable=not progress):
-        loss, texts = evaluate_batch(batch)
+        loss, batch_predictions = evaluate_batch(batch)
         losses.append(loss.item())
-        predictions += texts
+        predictions += batch_predictions
         references += batch["targets"]
         names += batch["names"]
     return names, predictions, references, sum(losses) / max(1, len(losses)), batches.skipped

@@ -20,7 +20,7 @@ from datasets.ccl_views import (apply_patch_mask, augment_parts, crop_video, jit
                                 view_frames)
 from datasets.keypoints import PARTS, normalize_parts
 from datasets.rgb import read_video_frames
-from datasets.sign_dataset import SignDataset
+from datasets.sign_dataset import SignDataset, counting_skipped
 
 VIEW_MODES = {"pretrain": 2, "finetune": 1, "eval": 1}  # views per sample
 
@@ -83,12 +83,9 @@ class CCLClipDataset(SignDataset):
         return video
 
 
+@counting_skipped
 def collate_ccl(samples, target_encoder=None) -> dict:
-    """Stack CCL-SLR samples (same view sizes); drop and count None (skipped) samples."""
-    skipped = sum(sample is None for sample in samples)
-    samples = [sample for sample in samples if sample is not None]
-    if not samples:
-        return {"names": [], "skipped": skipped}
+    """Stack CCL-SLR samples (same view sizes); skipped (None) samples are dropped and counted."""
     views = len(samples[0]["pose"])
     frames = len(samples[0]["pose"][0]["body"])
     batch = {
@@ -97,7 +94,6 @@ def collate_ccl(samples, target_encoder=None) -> dict:
                   "frame_mask": torch.ones(len(samples), frames, dtype=torch.long)} for v in range(views)],
         "rgb": [torch.stack([s["rgb"][v] for s in samples]) for v in range(views)] if "rgb" in samples[0] else None,
         "targets": [sample["target"] for sample in samples],
-        "skipped": skipped,
     }
     if target_encoder is not None:
         batch["labels"] = target_encoder(batch["targets"])

@@ -146,13 +146,25 @@ def pad_repeat_last(sequences) -> torch.Tensor:
     return torch.stack(padded)
 
 
+def counting_skipped(collate):
+    """A collate function that never sees skipped (None) samples: they are dropped and counted in the batch's
+    `skipped`; a batch of skipped samples only is {names: [], skipped: n}."""
+
+    @functools.wraps(collate)
+    def collate_present(samples, *args, **kwargs) -> dict:
+        present = [sample for sample in samples if sample is not None]
+        skipped = len(samples) - len(present)
+        if not present:
+            return {"names": [], "skipped": skipped}
+        return {**collate(present, *args, **kwargs), "skipped": skipped}
+
+    return collate_present
+
+
+@counting_skipped
 def collate_samples(samples, target_encoder=None) -> dict:
     """Batch samples: parts (B, T_max, V, 3) padded with the last frame, frame_mask (B, T_max) int64, and the
     targets' `labels` when a `target_encoder` (the model's, see datasets/targets.py) is given."""
-    skipped = sum(sample is None for sample in samples)
-    samples = [sample for sample in samples if sample is not None]
-    if not samples:
-        return {"names": [], "skipped": skipped}
     lengths = torch.tensor([len(sample["parts"]["body"]) for sample in samples])
     frame_mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).long()
     batch = {
@@ -161,7 +173,6 @@ def collate_samples(samples, target_encoder=None) -> dict:
         "frame_mask": frame_mask,
         "targets": [sample["target"] for sample in samples],
         "langs": [sample["lang"] for sample in samples] if samples[0]["lang"] else None,
-        "skipped": skipped,
     }
     if target_encoder is not None:
         batch["labels"] = target_encoder(batch["targets"])

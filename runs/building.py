@@ -118,9 +118,7 @@ def build_model(args, spec) -> UniSign:
         if report["missing"] or report["unexpected"]:
             print(f"partial load: {len(report['missing'])} missing, {len(report['unexpected'])} unexpected keys")
     if args.init_pose_encoder:
-        left = load_pose_encoder(model.pose_encoder, load_checkpoint_file(args.init_pose_encoder),
-                                 args.init_pose_encoder)
-        print(describe_transfer(args.init_pose_encoder, left), file=sys.stderr)
+        initialise_pose_encoder(model.pose_encoder, args.init_pose_encoder)
     model.loss_chunk_tokens = args.loss_chunk_tokens
     if args.prune_vocabulary and model.config.vocabulary is None:
         kept = corpus_token_ids(model.tokenizer, training_texts(args, dataset_specs(args)) + prompt_texts(model))
@@ -130,6 +128,13 @@ def build_model(args, spec) -> UniSign:
     elif model.config.vocabulary is not None and not args.eval:  # training a pruned checkpoint on new targets
         warn_unknown_target_tokens(model, training_texts(args, dataset_specs(args)))
     return model
+
+
+def initialise_pose_encoder(pose_encoder, path, state=None):
+    """Load `pose_encoder` from the Uni-Sign or CCL-SLR checkpoint at `path` (its loaded `state` if given) and say
+    what it took (models/pose_transfer.py)."""
+    left = load_pose_encoder(pose_encoder, load_checkpoint_file(path) if state is None else state, path)
+    print(describe_transfer(path, left), file=sys.stderr)
 
 
 def warn_unknown_target_tokens(model, texts, chunk=1024):
@@ -216,11 +221,14 @@ def _part_lengths(args, part):
     return [lengths[index] for index in part.indices] if isinstance(part, Subset) else lengths
 
 
-def eval_loader(args, specs, split, target_encoder) -> DataLoader:
-    """Batches of `split` in file order, labelled by the model's `target_encoder`."""
-    datasets = [split_dataset(args, spec, split) for spec in specs]
+def eval_loader(args, specs, split, target_encoder, make_dataset=None, collator=batch_collator) -> DataLoader:
+    """Batches of `split` in file order, labelled by the model's `target_encoder`.
+
+    make_dataset(spec) -> the split's dataset of one spec (default: split_dataset's SignDataset), batched by
+    collator(target_encoder)."""
+    datasets = [(make_dataset or (lambda spec: split_dataset(args, spec, split)))(spec) for spec in specs]
     dataset = datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
-    return DataLoader(dataset, batch_size=args.batch_size, shuffle=False, collate_fn=batch_collator(target_encoder),
+    return DataLoader(dataset, batch_size=args.batch_size, shuffle=False, collate_fn=collator(target_encoder),
                       num_workers=args.num_workers, generator=torch.Generator().manual_seed(args.seed))
 
 

@@ -7,29 +7,29 @@ dev clips from its first view, within each modality and across them (`retrieval_
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from datasets.ccl_clips import CCLClipDataset, ccl_collator
 from datasets.ccl_views import ViewSettings
 from datasets.registry import load_split
 from datasets.sign_dataset import DeviceBatches
-from engine import EvalResult, write_json
+from engine import EvalResult, collect_predictions, write_json
 from evaluation.islr_topk import benchmark_subsets, label_key, read_class_list
 from evaluation.metrics import islr_topk
 from models.ccl_classifier import CCLClassifier
 from models.ccl_slr import CCLSLR, KIND, CCLConfig, check_ccl_checkpoint
 from models.pose_encoder import POSE_PRESETS, PoseEncoderConfig
-from models.pose_transfer import describe_transfer, load_pose_encoder
 from models.task_heads import Vocabulary, VocabularyTargets
 from models.video_encoder import VIDEO_PRESETS
-from runs.building import (checkpoint_payload, dataset_specs, head_vocabulary, is_main_process, seed_everything,
-                           training_set)
+from runs.building import (checkpoint_payload, dataset_specs, eval_loader, head_vocabulary, initialise_pose_encoder,
+                           is_main_process, seed_everything, training_set)
 from runs.errors import UsageError
 from runs.folder import owned_run_folder
 from runs.training import Run, report_results
@@ -59,23 +59,24 @@ def view_settings(args) -> ViewSettings:
 def ccl_config(args, steps_per_epoch: int) -> CCLConfig:
     pose = asdict(PoseEncoderConfig(**POSE_PRESETS[args.pose_preset], output_dim=args.pose_feature_dim,
                                     batch_hands=args.batch_hands))
-    return CCLConfig(modalities_of(args), pose, dict(VIDEO_PRESETS[args.video_preset], pool_grid=args.video_pool_grid), args.embed_dim,
+    video = dict(VIDEO_PRESETS[args.video_preset], pool_grid=args.video_pool_grid)
+    return CCLConfig(modalities_of(args), pose, video, args.embed_dim,
                      args.ccl_objective, args.temperature, args.queue_size, args.momentum, args.cross_weight,
                      int(round(args.cross_warmup_epochs * steps_per_epoch)), args.spm, args.spm_topk,
                      int(round(args.spm_warmup_epochs * steps_per_epoch)))
 
 
-def ccl_split(args, spec, split, mode) -> CCLClipDataset:
+def ccl_split(args, spec, split, mode, entries=None) -> CCLClipDataset:
+    """The CCL-SLR dataset of one spec's split (its label `entries` when already read)."""
     video_dir = spec.rgb_dir_for(split) if "rgb" in modalities_of(args) else None
-    return CCLClipDataset(load_split(spec, split), spec.pose_dir_for(split), view_settings(args), video_dir, mode,
-                          args.seed, args.skip_policy, args.max_frames, task=args.task)
+    entries = load_split(spec, split) if entries is None else entries
+    return CCLClipDataset(entries, spec.pose_dir_for(split), view_settings(args), video_dir, mode, args.seed,
+                          args.skip_policy, args.max_frames, task=args.task)
 
 
 def ccl_loader(args, specs, split, mode, target_encoder=None) -> DataLoader:
-    parts = [ccl_split(args, spec, split, mode) for spec in specs]
-    dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
-    return DataLoader(dataset, batch_size=args.batch_size, shuffle=False, collate_fn=ccl_collator(target_encoder),
-                      num_workers=args.num_workers, generator=torch.Generator().manual_seed(args.seed))
+    split_of = functools.partial(ccl_split, args, split=split, mode=mode)
+    return eval_loader(args, specs, split, target_encoder, split_of, ccl_collator)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -141,20 +142,16 @@ def subset_scores(logits, references, vocab: Vocabulary, subsets: dict) -> dict:
 @torch.no_grad()
 def evaluate_classifier(model: CCLClassifier, loader, vocab: Vocabulary, progress=False, subsets=None) -> EvalResult:
     """Top-1 predictions and per-instance / per-class top-1 and top-5 accuracy over a split (and per subset)."""
-    device = next(model.parameters()).device
-    model.eval()
-    names, logits, references, losses = [], [], [], []
-    batches = DeviceBatches(loader, device)
-    for batch in tqdm(batches, desc="eval", dynamic_ncols=True, disable=not progress):
+
+    def loss_and_logits(batch):
         output = model(**classifier_inputs(batch), labels=batch["labels"])
-        losses.append(output.loss.item())
-        logits.append(output.logits.cpu())
-        references += batch["targets"]
-        names += batch["names"]
-    logits = torch.cat(logits)
+        return output.loss, list(output.logits.cpu())  # one (num_classes,) row per clip
+
+    names, rows, references, loss, skipped = collect_predictions(model, loader, loss_and_logits, "eval", progress)
+    logits = torch.stack(rows) if rows else torch.zeros(0, len(vocab))
     ranked = ranked_classes(logits, vocab)
     metrics = islr_topk(ranked, references, ks=TOP_K)
-    metrics.update(loss=sum(losses) / max(1, len(losses)), skipped=batches.skipped)
+    metrics.update(loss=loss, skipped=skipped)
     if subsets:
         metrics["subsets"] = subset_scores(logits, references, vocab, subsets)
     return EvalResult(metrics, names, [candidates[0] for candidates in ranked], references)
@@ -177,11 +174,18 @@ class CCLRun(Run):
         if "rgb" in modalities_of(args) and any(not spec.rgb_dir for spec in self.specs):
             raise UsageError(f"--modalities {args.modalities} needs the videos of {args.dataset} (--rgb-dir, or "
                              f"'rgb_dir' in the registry); use --modalities pose for pose-only training")
-        train = training_set(args, self.specs, lambda spec: ccl_split(args, spec, "train", self.mode))
+        entries = self.train_entries
+        train = training_set(args, self.specs,
+                             lambda spec: ccl_split(args, spec, "train", self.mode, entries[spec.name]))
         self.eval_loaders = {split: ccl_loader(args, self.specs, split, self.eval_mode, self.target_encoder())
                              for split in ("dev", "test")}
         self.check_data(train, tokenizer=None)  # no text targets to tokenise
         return train
+
+    @functools.cached_property
+    def train_entries(self) -> dict:
+        """{dataset name: its training label entries}, read once per run."""
+        return {spec.name: load_split(spec, "train") for spec in self.specs}
 
     def target_encoder(self):
         return None
@@ -207,17 +211,13 @@ class CCLPretrainRun(CCLRun):
         if args.ccl_objective == "in_batch" and args.batch_size < 2:
             raise UsageError(f"--ccl-objective in_batch needs --batch-size >= 2 (negatives come from the batch), "
                              f"not {args.batch_size}")
-        steps_per_epoch = max(1, sum(len(load_split(spec, "train")) for spec in self.specs) // args.batch_size)
+        steps_per_epoch = max(1, sum(map(len, self.train_entries.values())) // args.batch_size)
         model = CCLSLR(ccl_config(args, steps_per_epoch))
         if args.finetune and "pose" in model.config.modalities:
-            self.init_pose(model.encoders["pose"].pose_encoder)
+            initialise_pose_encoder(model.encoders["pose"].pose_encoder, args.finetune)
             if model.moco:
                 model.key_encoders.load_state_dict(model.encoders.state_dict())
         return model
-
-    def init_pose(self, pose_encoder):
-        left = load_pose_encoder(pose_encoder, load_checkpoint_file(self.args.finetune), self.args.finetune)
-        print(describe_transfer(self.args.finetune, left), file=sys.stderr)
 
     def batch_loss(self, model, batch):
         return model(pose=batch["pose"], rgb=batch.get("rgb")).loss
@@ -253,8 +253,7 @@ class CCLFinetuneRun(CCLRun):
             loaded = model.load_pretrained(state["model"])
             print(f"initialised {', '.join(loaded) or 'nothing'} from {self.args.finetune}", file=sys.stderr)
         elif "pose" in model.encoders:
-            left = load_pose_encoder(model.encoders["pose"].pose_encoder, state, self.args.finetune)
-            print(describe_transfer(self.args.finetune, left), file=sys.stderr)
+            initialise_pose_encoder(model.encoders["pose"].pose_encoder, self.args.finetune, state)
         else:
             check_ccl_checkpoint(state, self.args.finetune)
 

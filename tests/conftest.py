@@ -27,6 +27,12 @@ def random_parts(batch, frames, seed=0):
     return parts, torch.ones(batch, frames, dtype=torch.long)
 
 
+@pytest.fixture
+def private_check_cache(tmp_path, monkeypatch):
+    """The data check's cache (UNI_SIGN_CACHE) in this test's own folder: a test never sees another's results."""
+    monkeypatch.setenv("UNI_SIGN_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_lm_dir(tmp_path_factory):
     """A tiny MT5 + SentencePiece directory built through the embedded-default code path."""

@@ -20,11 +20,7 @@ from runs.training import Run
 from utils.checkpoint import load_checkpoint_file
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def private_check_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("UNI_SIGN_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_check_cache")
 
 
 @pytest.fixture

@@ -25,11 +25,7 @@ from utils.checkpoint import atomic_save, load_checkpoint_file
 from utils.training_state import list_states
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def private_check_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("UNI_SIGN_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_check_cache")
 
 
 @pytest.fixture
