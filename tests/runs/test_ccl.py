@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from models.task_heads import Vocabulary
-from runs.ccl import modalities_of, ranked_classes, subset_scores, top1_retrieval
+from runs.ccl import ccl_config, modalities_of, ranked_classes, subset_scores, top1_retrieval
 from runs.ccl_arguments import get_ccl_args_parser
 from runs.errors import UsageError
 
@@ -17,6 +17,11 @@ def test_modalities_come_in_a_fixed_order_and_unknown_ones_are_refused():
     assert modalities_of(parse("--modalities", "pose")) == ("pose",)
     with pytest.raises(UsageError, match="--modalities"):
         modalities_of(parse("--modalities", "depth"))
+
+
+def test_the_rgb_branch_pools_into_a_3_by_3_grid_unless_told_otherwise():
+    assert ccl_config(parse(), steps_per_epoch=10).video_config().pool_grid == 3
+    assert ccl_config(parse("--video-pool-grid", "1"), steps_per_epoch=10).video_config().pool_grid == 1
 
 
 def test_retrieval_counts_rows_whose_best_match_is_their_own():
