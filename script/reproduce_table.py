@@ -85,11 +85,13 @@ def table_name(table) -> str:
     return f"table{table}" if str(table).isdigit() else str(table)
 
 
-def load_table(table) -> dict:
+def load_table(table, seeds=None) -> dict:
+    """The table's config, its runs expanded per seed (`seeds` replaces the config's "seeds" when given)."""
     path = TABLES_DIR / f"{table_name(table)}.json"
     if not path.is_file():
         raise FileNotFoundError(f"no config for table {table}: {path}")
-    return expand_seeds(json.loads(path.read_text(encoding="utf-8")))
+    config = json.loads(path.read_text(encoding="utf-8"))
+    return expand_seeds({**config, "seeds": seeds} if seeds else config)
 
 
 def expand_seeds(config) -> dict:
@@ -458,6 +460,8 @@ def main(argv=None) -> str:
     parser.add_argument("--synthetic", action="store_true", help="reduced CPU version on the tiny synthetic corpus")
     parser.add_argument("--rows", default="", help="comma-separated row indices (0-based) to run; default: all")
     parser.add_argument("--force", action="store_true", help="re-run runs whose results.json exists")
+    parser.add_argument("--seeds", default="",
+                        help="comma-separated seeds replacing the config's \"seeds\" (e.g. more seeds for some --rows)")
     parser.add_argument("--threads", type=int, default=None, help="OMP/MKL threads of each run (CPU)")
     parser.add_argument("--extra-args", default="",
                         help="flags appended to every command, e.g. '--dataset-config my.json --lm-path /m/mt5-base'")
@@ -468,7 +472,7 @@ def main(argv=None) -> str:
                         help="local BLEURT checkpoint (e.g. BLEURT-20): score the BLEURT cells (Table 6)")
     args = parser.parse_args(argv)
 
-    config = load_table(args.table)
+    config = load_table(args.table, [int(seed) for seed in args.seeds.split(",") if seed.strip()])
     out = Path(args.out).resolve()
     if args.bleurt_checkpoint and not args.dry_run:
         from evaluation.bleurt import BleurtUnavailable, checkpoint_kind

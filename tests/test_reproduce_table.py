@@ -96,6 +96,13 @@ def test_dry_run_prints_commands(capsys, tmp_path):
     assert not any(tmp_path.iterdir())  # nothing ran
 
 
+def test_seeds_flag_replaces_the_configs_seeds(capsys, tmp_path):
+    rt.main(["--table", "ccl_slr", "--out", str(tmp_path), "--dry-run", "--rows", "1", "--seeds", "3,4"])
+    printed = capsys.readouterr().out
+    assert "# ccl_pretrain_seed3" in printed and "# ccl_finetune_full_seed4" in printed
+    assert "_seed0" not in printed and "scratch" not in printed  # only row 1, only seeds 3 and 4
+
+
 def ours_cells(text, config) -> list[dict]:
     """{column key: cell text} of every 'ours' line of a rendered table, in row order."""
     lines = [line for line in text.splitlines() if line.split("|")[2:3] == [" ours "]]
