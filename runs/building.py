@@ -150,14 +150,16 @@ def warn_unknown_target_tokens(model, texts, chunk=1024):
               f"unpruned checkpoint with --prune-vocabulary)", file=sys.stderr)
 
 
-def training_texts(args, specs) -> list[str]:
-    """The targets of the training splits of every --dataset (what a pruned vocabulary keeps)."""
-    return [target_text(entry, args.task) for spec in specs for entry in load_split(spec, "train")]
+def training_texts(args, specs, entries=None) -> list[str]:
+    """The targets of the training splits of every --dataset (what a pruned vocabulary keeps); `entries`:
+    {dataset name: its training label entries} when the run has read them already."""
+    return [target_text(entry, args.task) for spec in specs
+            for entry in (entries[spec.name] if entries is not None else load_split(spec, "train"))]
 
 
-def head_vocabulary(args, specs) -> Vocabulary:
+def head_vocabulary(args, specs, entries=None) -> Vocabulary:
     """A classifier's vocabulary: the training words (ISLR), or the gloss tokens for CTC (CSLR)."""
-    targets = training_texts(args, specs)
+    targets = training_texts(args, specs, entries)
     if get_task(args.task).head == "classification":
         return Vocabulary(targets)
     return Vocabulary([token for text in targets for token in text.split()], ctc=True)

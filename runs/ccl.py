@@ -237,7 +237,7 @@ class CCLFinetuneRun(CCLRun):
 
     def make_model(self):
         args = self.args
-        self.vocab = head_vocabulary(args, self.specs)
+        self.vocab = head_vocabulary(args, self.specs, self.train_entries)
         state = load_checkpoint_file(args.finetune) if args.finetune else None
         config = ccl_config(args, 1)
         if state is not None and state.get("kind") == KIND:  # the pre-trained architecture, the chosen branches
