@@ -45,15 +45,25 @@ def check_finite_parameters(model):
     raise NonFiniteParametersError(f"parameter '{name}' became NaN/inf")
 
 
-def build_optimizer(model, lr, weight_decay=1e-4, eps=1e-9, betas=(0.9, 0.999)):
-    """AdamW; no weight decay for parameters with ndim <= 1 or names ending in '.bias' (timm's rule)."""
+def build_optimizer(model, lr, weight_decay=1e-4, eps=1e-9, betas=(0.9, 0.999), fused=True):
+    """AdamW; no weight decay for parameters with ndim <= 1 or names ending in '.bias' (timm's rule).
+
+    fused: torch's fused AdamW kernel (one pass over each tensor; ~4x faster on a CPU, the same update up to
+    rounding, ~1e-9 relative per step); False: torch's default implementation, as the official run (timm's
+    create_optimizer). Build it after the model is on its device."""
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
         (no_decay if parameter.ndim <= 1 or name.endswith(".bias") else decay).append(parameter)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, eps=eps, betas=betas)
+    return torch.optim.AdamW(groups, lr=lr, eps=eps, betas=betas, fused=fused or None)
+
+
+def use_fused_adamw(optimizer, fused: bool):
+    """Set the AdamW kernel after load_state_dict (a loaded state brings the kernel it was saved with)."""
+    for group in optimizer.param_groups:
+        group["fused"] = fused or None
 
 
 def cosine_multiplier(step, warmup_steps, total_steps) -> float:

@@ -167,7 +167,7 @@ class Side:
 
 
 def official_side(model, batches, beams, max_new_tokens, decode):
-    optimizer = build_optimizer(model, 3e-4)
+    optimizer = build_optimizer(model, 3e-4, fused=False)  # the official AdamW: timm's create_optimizer, torch default
 
     def train_step(k):
         src_input, tgt_input = batches[k]

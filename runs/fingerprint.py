@@ -16,6 +16,8 @@ IGNORED_SETTINGS = frozenset({
     "symmetric_punct", "nonfinite", "skip_data_check", "max_frames", "crop_cache", "labels_dir", "pose_dir",
     "rgb_dir", "dataset_config", "lm_path", "finetune", "bleurt_checkpoint",
 })
+# Settings added after training states were first written: the value a state without them was made with.
+SETTINGS_OF_OLDER_STATES = {"fused_adamw": "off"}
 IGNORED_MODEL_FIELDS = ("num_beams", "max_new_tokens")  # decoding settings of the config, evaluation only
 
 
@@ -48,6 +50,9 @@ def _flatten(values, prefix="") -> dict:
 def fingerprint_differences(saved: dict, current: dict) -> list[str]:
     """'name: <saved> in the state, <current> now' for every value that differs."""
     before, now = _flatten(saved), _flatten(current)
+    for key, value in SETTINGS_OF_OLDER_STATES.items():
+        if f"settings.{key}" in now:
+            before.setdefault(f"settings.{key}", value)
     lines = []
     for key in sorted(set(before) | set(now)):
         if before.get(key, "<absent>") != now.get(key, "<absent>"):

@@ -15,7 +15,7 @@ from datasets.rgb import RGBSampling
 from datasets.sign_dataset import batch_collator
 from datasets.tasks import get_task
 from engine import (DeepSpeedStepper, NonFiniteError, NonFiniteParametersError, PlainStepper, build_optimizer,
-                    build_scheduler, evaluate, supervised_loss, train_one_epoch, write_json)
+                    build_scheduler, evaluate, supervised_loss, train_one_epoch, use_fused_adamw, write_json)
 from models.checkpoint_layout import load_model_weights
 from models.pretrained import ModelCard
 from models.sync_batchnorm import convert_sync_batchnorm, count_batchnorms
@@ -160,7 +160,8 @@ class Run:
     def _stepper(self):
         args = self.args
         betas = tuple(args.opt_betas) if args.opt_betas else (0.9, 0.999)
-        optimizer = build_optimizer(self.model, args.lr, args.weight_decay, args.opt_eps, betas)
+        optimizer = build_optimizer(self.model, args.lr, args.weight_decay, args.opt_eps, betas,
+                                    fused=args.fused_adamw == "on")
         scheduler = build_scheduler(optimizer, args.epochs, len(self.sampler), args.gradient_accumulation_steps,
                                     args.warmup_epochs)
         if not self.distributed:
@@ -208,6 +209,7 @@ class Run:
             self.check_fingerprint(state, state_path)
             self.model.load_state_dict(state["model"])
             self.stepper.optimizer.load_state_dict(state["optimizer"])
+            use_fused_adamw(self.stepper.optimizer, self.args.fused_adamw == "on")
             self.stepper.scheduler.load_state_dict(state["scheduler"])
             if state_path.parent.resolve() == state_dir(self.output_dir).resolve():
                 set_aside_later_states(self.output_dir, state_step(state_path))

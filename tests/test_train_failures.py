@@ -16,9 +16,10 @@ import torch
 from conftest import train_argv
 
 import eval as eval_cli
+import runs.training
 import train
 from datasets.formats import read_labels, write_official_labels, write_pose_pkl
-from engine import PlainStepper
+from engine import PlainStepper, use_fused_adamw
 from runs.folder import LOCK_NAME
 from runs.training import Run
 from utils.checkpoint import atomic_save, load_checkpoint_file
@@ -66,20 +67,31 @@ def test_a_second_run_into_the_same_folder_stops_and_overwrite_moves_the_old_one
     assert json.loads((run / "args.json").read_text())["seed"] == 1
 
 
-def test_resume_refuses_a_state_made_with_other_settings_naming_them(corpus, tiny_lm_dir, tmp_path):
+def test_resume_refuses_a_state_made_with_other_settings_naming_them(corpus, tiny_lm_dir, tmp_path, monkeypatch):
     run = tmp_path / "run"
     train.main(train_argv(corpus, tiny_lm_dir, run))
-    message = stops(train_argv(corpus, tiny_lm_dir, run, "--resume", str(run), "--lr", "3e-4", "--epochs", "2"))
+    message = stops(train_argv(corpus, tiny_lm_dir, run, "--resume", str(run), "--lr", "3e-4", "--epochs", "2",
+                               "--fused-adamw", "off"))
     assert "lr: 0.001 in the state, 0.0003 now" in message and "epochs: 1 in the state, 2 now" in message
+    assert "fused_adamw: 'on' in the state, 'off' now" in message
     assert "--allow-changed-settings" in message
 
     labels = corpus / "sentences" / "labels.train"
     write_official_labels(labels, read_labels(labels)[:-1])  # other data, same path
     message = stops(train_argv(corpus, tiny_lm_dir, run, "--resume", str(run)))
     assert "data.Synthetic/train:" in message
+    kernels = []  # the loaded optimizer state brings its own kernel; the command's --fused-adamw replaces it
+
+    def recording_use_fused_adamw(optimizer, fused):
+        kernels.append([group["fused"] for group in optimizer.param_groups])
+        use_fused_adamw(optimizer, fused)
+        kernels.append([group["fused"] for group in optimizer.param_groups])
+
+    monkeypatch.setattr(runs.training, "use_fused_adamw", recording_use_fused_adamw)
     results = train.main(train_argv(corpus, tiny_lm_dir, run, "--resume", str(run), "--epochs", "2",
-                                    "--allow-changed-settings"))
+                                    "--allow-changed-settings", "--fused-adamw", "off"))
     assert "bleu4" in results["test"]
+    assert kernels == [[True, True], [None, None]]
 
 
 # ----------------------------------------------------------------------------- 2. two processes, one folder

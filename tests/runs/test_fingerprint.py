@@ -29,3 +29,11 @@ def test_each_difference_is_named_with_both_values(tmp_path):
     assert "model.pose.proj_dim: 32 in the state, 64 now" in differences
     assert any(line.startswith("data.Synthetic/train: ") for line in differences)
     assert len(differences) == 4
+
+
+def test_a_state_older_than_a_setting_counts_as_made_with_the_kernel_it_used(tmp_path):
+    """States written before --fused-adamw existed were updated by torch's default AdamW ('off')."""
+    older = fingerprint(tmp_path)
+    assert fingerprint_differences(older, fingerprint(tmp_path, {"fused_adamw": "off"})) == []
+    assert fingerprint_differences(older, fingerprint(tmp_path, {"fused_adamw": "on"})) == [
+        "fused_adamw: 'off' in the state, 'on' now"]
