@@ -61,6 +61,9 @@ def parse_args():
                         help="'bf16' runs forward passes in bfloat16 (x1.75 per training step on a CPU with AMX; "
                              "one without bf16 instructions emulates it); default %(default)s: the official fp32 "
                              "numerics (docs/performance.md compares the two)")
+    parser.add_argument("--fused-adamw", default="on", choices=["on", "off"],
+                        help="train.py --fused-adamw: 'off' steps with torch's default AdamW, as the official run "
+                             "and as the README's rows measured before 2026-12-06 (the same update up to rounding)")
     parser.add_argument("--prune-vocabulary", action="store_true",
                         help="stage 3 keeps only its training targets' tokens in the LM's embedding and head "
                              "(train.py --prune-vocabulary; docs/performance.md)")
@@ -161,7 +164,7 @@ def baselines(data_dir) -> dict:
 def script_env(args, lm_dir, data_dir, subset, **overrides) -> dict:
     """Environment for script/*.sh: the embedded LM, the tiny pose preset and this corpus subset's paths."""
     extra = (f"--pose-preset tiny --batch-hands --max-new-tokens {args.max_new_tokens} --no-progress --seed {args.seed}"
-             f" --autocast {args.autocast} --keep-checkpoints 1"
+             f" --autocast {args.autocast} --fused-adamw {args.fused_adamw} --keep-checkpoints 1"
              f" --labels-dir {data_dir / subset} --pose-dir {data_dir / subset / 'pose_format'}")
     return {"LM_PATH": lm_dir, "LR": args.lr, "BATCH_SIZE": 8, "ACCUM": 1, "EXTRA_ARGS": extra, **overrides}
 

@@ -51,3 +51,9 @@ def test_the_printed_table_is_the_readmes(tmp_path, capsys):
             readme_row = next(row for row in readme if row.startswith(f"| {task} |"))
             assert line.split("|")[2] == readme_row.split("|")[2]  # the metric's name
             assert line.split("(")[-1] == readme_row.split("(")[-1]  # the baseline's name
+
+
+def test_the_precision_and_optimizer_flags_reach_every_stage(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["quickstart.py", "--autocast", "bf16", "--fused-adamw", "off"])
+    env = quickstart.script_env(quickstart.parse_args(), tmp_path / "lm", tmp_path / "data", "sentences")
+    assert " --autocast bf16 --fused-adamw off " in env["EXTRA_ARGS"]
