@@ -209,10 +209,11 @@ class Run:
             self.check_fingerprint(state, state_path)
             self.model.load_state_dict(state["model"])
             self.stepper.optimizer.load_state_dict(state["optimizer"])
-            use_fused_adamw(self.stepper.optimizer, self.args.fused_adamw == "on")
             self.stepper.scheduler.load_state_dict(state["scheduler"])
             if state_path.parent.resolve() == state_dir(self.output_dir).resolve():
                 set_aside_later_states(self.output_dir, state_step(state_path))
+        optimizer = self.stepper.model.optimizer if self.distributed else self.stepper.optimizer
+        use_fused_adamw(optimizer, self.args.fused_adamw == "on")  # the loaded state brought its saved kernel
         self.progress, self.best = {"dev_pending": False, **state["progress"]}, state["best"]
         self.stepper.micro_step = state["micro_step"]
         self.restore_sampler(state["sampler"], path)
