@@ -7,7 +7,7 @@ dev evaluation with beam search and the mean-over-batches label-smoothed loss.
 import json
 import math
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -60,10 +60,26 @@ def build_optimizer(model, lr, weight_decay=1e-4, eps=1e-9, betas=(0.9, 0.999), 
     return torch.optim.AdamW(groups, lr=lr, eps=eps, betas=betas, fused=fused or None)
 
 
-def use_fused_adamw(optimizer, fused: bool):
-    """Set the AdamW kernel after load_state_dict (a loaded state brings the kernel it was saved with)."""
-    for group in optimizer.param_groups:
-        group["fused"] = fused or None
+SCHEDULE_OWNED_GROUP_KEYS = ("params", "lr", "initial_lr")  # what a loaded state keeps in an optimizer group
+
+
+@contextmanager
+def command_hyperparameters(optimizer, scheduler):
+    """Load a training state inside it; afterwards the optimizer and schedule take their hyperparameters from the
+    command (AdamW's weight decay, eps, betas and kernel; the schedule's base learning rates) and everything
+    else from the state (moments, step counts, the position in the schedule).
+
+    torch's load_state_dict restores the saved group settings and base learning rates, which would silently keep
+    the old value of a setting changed with --allow-changed-settings. Unchanged settings resume bit-exactly: the
+    learning rate is recomputed as the schedule's own step computes it."""
+    settings = [{key: value for key, value in group.items() if key not in SCHEDULE_OWNED_GROUP_KEYS}
+                for group in optimizer.param_groups]
+    base_lrs = list(scheduler.base_lrs)
+    yield
+    scheduler.base_lrs = base_lrs
+    for group, setting, base_lr, multiplier in zip(optimizer.param_groups, settings, base_lrs,
+                                                    scheduler.lr_lambdas):
+        group.update(setting, initial_lr=base_lr, lr=base_lr * multiplier(scheduler.last_epoch))
 
 
 def cosine_multiplier(step, warmup_steps, total_steps) -> float:
@@ -115,7 +131,8 @@ class PlainStepper:
         return True
 
     def lr(self) -> float:
-        return self.scheduler.get_last_lr()[0]
+        """The learning rate of the next update."""
+        return self.optimizer.param_groups[0]["lr"]
 
 
 class DeepSpeedStepper(PlainStepper):
@@ -127,6 +144,14 @@ class DeepSpeedStepper(PlainStepper):
     @property
     def module(self):
         return self.model.module
+
+    @property
+    def optimizer(self):
+        return self.model.optimizer  # its param_groups are the base AdamW's (ZeRO wraps it)
+
+    @property
+    def scheduler(self):
+        return self.model.lr_scheduler
 
     def backward(self, loss):
         self.model.backward(loss)

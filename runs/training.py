@@ -15,7 +15,7 @@ from datasets.rgb import RGBSampling
 from datasets.sign_dataset import batch_collator
 from datasets.tasks import get_task
 from engine import (DeepSpeedStepper, NonFiniteError, NonFiniteParametersError, PlainStepper, build_optimizer,
-                    build_scheduler, evaluate, supervised_loss, train_one_epoch, use_fused_adamw, write_json)
+                    build_scheduler, command_hyperparameters, evaluate, supervised_loss, train_one_epoch, write_json)
 from models.checkpoint_layout import load_model_weights
 from models.pretrained import ModelCard
 from models.sync_batchnorm import convert_sync_batchnorm, count_batchnorms
@@ -199,27 +199,31 @@ class Run:
                 "fingerprint": self.fingerprint}
 
     def resume(self, path):
-        if self.distributed:
-            _, state = self.stepper.model.load_checkpoint(str(Path(path) / "deepspeed"))
-            if state is None:
-                raise RunFolderError(f"{path}: no DeepSpeed checkpoint to resume from")
-            self.check_fingerprint(state, Path(path) / "deepspeed")
-        else:
-            state, state_path = load_resume_state(path)
-            self.check_fingerprint(state, state_path)
-            self.model.load_state_dict(state["model"])
-            self.stepper.optimizer.load_state_dict(state["optimizer"])
-            self.stepper.scheduler.load_state_dict(state["scheduler"])
-            if state_path.parent.resolve() == state_dir(self.output_dir).resolve():
-                set_aside_later_states(self.output_dir, state_step(state_path))
-        optimizer = self.stepper.model.optimizer if self.distributed else self.stepper.optimizer
-        use_fused_adamw(optimizer, self.args.fused_adamw == "on")  # the loaded state brought its saved kernel
+        with command_hyperparameters(self.stepper.optimizer, self.stepper.scheduler):
+            state = self.load_state(path)
         self.progress, self.best = {"dev_pending": False, **state["progress"]}, state["best"]
         self.stepper.micro_step = state["micro_step"]
         self.restore_sampler(state["sampler"], path)
         restore_rng(state["rng"])
         print(f"resumed at epoch {self.progress['epoch']}, batch {self.progress['batch']}, "
               f"optimizer step {self.progress['optimizer_step']}")
+
+    def load_state(self, path) -> dict:
+        """Weights, optimizer and schedule from a training state; the state's other entries."""
+        if self.distributed:
+            _, state = self.stepper.model.load_checkpoint(str(Path(path) / "deepspeed"))
+            if state is None:
+                raise RunFolderError(f"{path}: no DeepSpeed checkpoint to resume from")
+            self.check_fingerprint(state, Path(path) / "deepspeed")
+            return state
+        state, state_path = load_resume_state(path)
+        self.check_fingerprint(state, state_path)
+        self.model.load_state_dict(state["model"])
+        self.stepper.optimizer.load_state_dict(state["optimizer"])
+        self.stepper.scheduler.load_state_dict(state["scheduler"])
+        if state_path.parent.resolve() == state_dir(self.output_dir).resolve():
+            set_aside_later_states(self.output_dir, state_step(state_path))
+        return state
 
     def restore_sampler(self, sampler_state, source):
         """The batch position of the state; with other data (--allow-changed-settings) only at an epoch boundary."""

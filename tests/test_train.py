@@ -1,4 +1,5 @@
 """train.py end to end on the tiny synthetic corpus: files, exact resume, NaN handling, data mixing, DeepSpeed."""
+import csv
 import json
 import os
 import re
@@ -161,6 +162,15 @@ def test_two_process_deepspeed_reaches_the_single_process_loss(corpus, tiny_lm_d
     double_loss = json.loads((double / "dev_metrics.json").read_text())["loss"]
     assert abs(double_loss - single_loss) / single_loss < 0.10
 
+    # resumed under DeepSpeed with a changed learning rate: the command's applies, not the state's
+    resumed = subprocess.run(["deepspeed", "--num_gpus", "2", "train.py", *args, "--resume", str(double),
+                              "--epochs", "3", "--lr", "1e-5", "--allow-changed-settings"],
+                             cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "resumed at epoch 2, batch 0" in resumed.stdout
+    resumed_lrs = [float(row["lr"]) for row in logged_rows(double) if row["epoch"] == "2"]
+    assert resumed_lrs and max(resumed_lrs) <= 1e-5
+
 
 def test_stage2_script_continues_a_stage1_checkpoint_with_the_rgb_branch(tiny_lm_dir, tmp_path):
     """script/train_stage2.sh unchanged, pointed at the synthetic corpus with rendered videos by environment."""
@@ -236,11 +246,13 @@ def test_how2sign_selects_on_test_only_when_asked(corpus, tiny_lm_dir):
     assert spec.labels["dev"].endswith("labels.dev")  # a dataset with a dev split keeps it
 
 
-def first_logged_loss(output_dir) -> float:
-    import csv
-
+def logged_rows(output_dir) -> list[dict]:
     with open(output_dir / "train_log.csv") as handle:
-        return float(next(csv.DictReader(handle))["loss"])
+        return list(csv.DictReader(handle))
+
+
+def first_logged_loss(output_dir) -> float:
+    return float(logged_rows(output_dir)[0]["loss"])
 
 
 def test_bf16_autocast_trains_and_evaluates_in_bfloat16(corpus, tiny_lm_dir, tmp_path, monkeypatch):

@@ -16,10 +16,9 @@ import torch
 from conftest import train_argv
 
 import eval as eval_cli
-import runs.training
 import train
 from datasets.formats import read_labels, write_official_labels, write_pose_pkl
-from engine import PlainStepper, use_fused_adamw
+from engine import PlainStepper
 from runs.folder import LOCK_NAME
 from runs.training import Run
 from utils.checkpoint import atomic_save, load_checkpoint_file
@@ -80,18 +79,19 @@ def test_resume_refuses_a_state_made_with_other_settings_naming_them(corpus, tin
     write_official_labels(labels, read_labels(labels)[:-1])  # other data, same path
     message = stops(train_argv(corpus, tiny_lm_dir, run, "--resume", str(run)))
     assert "data.Synthetic/train:" in message
-    kernels = []  # the loaded optimizer state brings its own kernel; the command's --fused-adamw replaces it
+    resumed_groups = []  # a loaded optimizer state brings its saved settings; the command's replace them
+    resume = Run.resume
 
-    def recording_use_fused_adamw(optimizer, fused):
-        kernels.append([group["fused"] for group in optimizer.param_groups])
-        use_fused_adamw(optimizer, fused)
-        kernels.append([group["fused"] for group in optimizer.param_groups])
+    def recording_resume(self, path):
+        resume(self, path)
+        resumed_groups.extend((group["fused"], group["weight_decay"], group["initial_lr"])
+                              for group in self.stepper.optimizer.param_groups)
 
-    monkeypatch.setattr(runs.training, "use_fused_adamw", recording_use_fused_adamw)
-    results = train.main(train_argv(corpus, tiny_lm_dir, run, "--resume", str(run), "--epochs", "2",
-                                    "--allow-changed-settings", "--fused-adamw", "off"))
+    monkeypatch.setattr(Run, "resume", recording_resume)
+    results = train.main(train_argv(corpus, tiny_lm_dir, run, "--resume", str(run), "--epochs", "2", "--lr", "3e-4",
+                                    "--weight-decay", "0.05", "--allow-changed-settings", "--fused-adamw", "off"))
     assert "bleu4" in results["test"]
-    assert kernels == [[True, True], [None, None]]
+    assert resumed_groups == [(None, 0.05, 3e-4), (None, 0.0, 3e-4)]
 
 
 # ----------------------------------------------------------------------------- 2. two processes, one folder
