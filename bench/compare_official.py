@@ -85,8 +85,9 @@ def parse_args(argv=None):
                         help="also time ours with bf16 autocast, and with bf16 + a pruned vocabulary")
     parser.add_argument("--sides", default="",
                         help="comma-separated sides of ours to time: ours, bf16, pruned, lean (fp32 with the chunked "
-                             "loss) (default: ours, and with "
-                             "--recommended all three); at mT5-Base scale keep the sides that fit in memory")
+                             "loss), unpacked (fp32, beam search without packed weights: --packed-decoding off) "
+                             "(default: ours, and with --recommended ours, bf16, pruned); at mT5-Base scale keep "
+                             "the sides that fit in memory")
     parser.add_argument("--pruned-vocabulary", type=int, default=0,
                         help="tokens the pruned side keeps (default: 1/8 of the language model's vocabulary)")
     parser.add_argument("--skip", default="", help="comma-separated: train,eval,preprocess")
@@ -362,7 +363,8 @@ def load_official(args, lm_dir, sentences):
     return import_official(Path(args.official_repo), lm_dir, sentences / "pose_format")
 
 
-SIDE_NAMES = {"ours": "ours", "bf16": "ours bf16", "pruned": "ours bf16 pruned", "lean": "ours chunked loss"}
+SIDE_NAMES = {"ours": "ours", "bf16": "ours bf16", "pruned": "ours bf16 pruned", "lean": "ours chunked loss",
+              "unpacked": "ours unpacked decoding"}
 LEAN_LOSS_CHUNK = 256  # target tokens per chunk of the memory-lean loss (--loss-chunk-tokens)
 
 
@@ -385,6 +387,7 @@ def build_sides(args, official, lm_dir, sentences):
         if key == "pruned":
             model.prune_vocabulary(bench_vocabulary(model, our_data, args.pruned_vocabulary))
         model.loss_chunk_tokens = LEAN_LOSS_CHUNK if key == "lean" else 0
+        model.packed_decoding = key != "unpacked"
         batches = [collate_samples([our_data[i] for i in indices], model.target_encoder) for indices in plan]
         autocast = torch.bfloat16 if key in ("bf16", "pruned") else None
         sides.append(our_side(model, batches, args.beams, args.max_new_tokens, SIDE_NAMES[key], autocast))

@@ -14,9 +14,10 @@ from torch.utils.checkpoint import checkpoint
 from datasets.targets import IGNORE_INDEX, TextTargets
 from models.hand_fusion import HandRGBFusion, RGBConfig
 from models.language_model import PROMPT_TEMPLATE, load_language_model
+from models.packed_linear import packed_linears
 from models.pose_encoder import PoseEncoder, PoseEncoderConfig
-from models.vocabulary import PrunedTokenizer, prune_language_model
 from models.pretrained import load_pretrained, save_pretrained
+from models.vocabulary import PrunedTokenizer, prune_language_model
 
 
 @dataclass
@@ -82,6 +83,12 @@ class UniSign(nn.Module):
                 prune_language_model(mt5_model, config.vocabulary)
         self.register_buffer("prompt_ids", self._prompt_ids(), persistent=False)  # (P,), ends with </s>
         self.loss_chunk_tokens = 0  # > 0: the memory-lean loss over chunks of target tokens (a compute setting)
+        self.packed_decoding = True  # beam search through MKL-packed weights on a CPU in fp32 (a compute setting)
+        self.decoding_packs = {}  # those packed weights, kept from one beam search to the next until train()/eval()
+
+    def train(self, mode: bool = True):
+        self.decoding_packs.clear()  # switching modes (evaluate() starts with eval()) frees the packed weights
+        return super().train(mode)
 
     def _prompt_ids(self) -> torch.Tensor:
         return self.tokenizer([self.prompt_text()], return_tensors="pt").input_ids[0]
@@ -210,17 +217,18 @@ class UniSign(nn.Module):
                      prefix_allowed_tokens_fn=None, **encoder):
         """generate() from `encoder`: inputs_embeds (B, P+T, D) or encoder_outputs."""
         num_beams = max(num_beams or self.config.num_beams, num_return_sequences)
-        output = self.mt5_model.generate(
-            attention_mask=attention_mask,
-            max_new_tokens=max_new_tokens or self.config.max_new_tokens,
-            num_beams=num_beams,
-            num_return_sequences=num_return_sequences,
-            prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
-            do_sample=False,
-            return_dict_in_generate=True,
-            output_scores=num_return_sequences > 1,
-            **encoder,
-        )
+        with packed_linears(self.mt5_model, self.decoding_packs, self.packed_decoding):
+            output = self.mt5_model.generate(
+                attention_mask=attention_mask,
+                max_new_tokens=max_new_tokens or self.config.max_new_tokens,
+                num_beams=num_beams,
+                num_return_sequences=num_return_sequences,
+                prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
+                do_sample=False,
+                return_dict_in_generate=True,
+                output_scores=num_return_sequences > 1,
+                **encoder,
+            )
         texts = self.tokenizer.batch_decode(output.sequences, skip_special_tokens=True)
         if num_return_sequences == 1:
             return texts

@@ -120,6 +120,7 @@ def build_model(args, spec) -> UniSign:
     if args.init_pose_encoder:
         initialise_pose_encoder(model.pose_encoder, args.init_pose_encoder)
     model.loss_chunk_tokens = args.loss_chunk_tokens
+    model.packed_decoding = args.packed_decoding == "on"
     if args.prune_vocabulary and model.config.vocabulary is None:
         kept = corpus_token_ids(model.tokenizer, training_texts(args, dataset_specs(args)) + prompt_texts(model))
         print(f"vocabulary pruned to the training targets' tokens: {len(kept)} of {len(model.tokenizer)}",

@@ -15,6 +15,7 @@ IGNORED_SETTINGS = frozenset({
     "local_rank", "keep_checkpoints", "save_every_steps", "eval_every", "num_beams", "max_new_tokens",
     "symmetric_punct", "nonfinite", "skip_data_check", "max_frames", "crop_cache", "labels_dir", "pose_dir",
     "rgb_dir", "dataset_config", "lm_path", "finetune", "bleurt_checkpoint",
+    "packed_decoding",
 })
 # Settings added after training states were first written: the value a state without them was made with.
 SETTINGS_OF_OLDER_STATES = {"fused_adamw": "off"}
