@@ -64,6 +64,10 @@ def parse_args():
     parser.add_argument("--fused-adamw", default="on", choices=["on", "off"],
                         help="train.py --fused-adamw: 'off' steps with torch's default AdamW, as the official run "
                              "and as the README's rows measured before 2026-12-06 (the same update up to rounding)")
+    parser.add_argument("--batches", default="random", choices=["random", "length-grouped"],
+                        help="'length-grouped' batches clips of similar length (train.py --length-grouped): about a "
+                             "quarter fewer padded frames to compute on the sentences; default %(default)s, the "
+                             "official random batches")
     parser.add_argument("--prune-vocabulary", action="store_true",
                         help="stage 3 keeps only its training targets' tokens in the LM's embedding and head "
                              "(train.py --prune-vocabulary; docs/performance.md)")
@@ -165,6 +169,7 @@ def script_env(args, lm_dir, data_dir, subset, **overrides) -> dict:
     """Environment for script/*.sh: the embedded LM, the tiny pose preset and this corpus subset's paths."""
     extra = (f"--pose-preset tiny --batch-hands --max-new-tokens {args.max_new_tokens} --no-progress --seed {args.seed}"
              f" --autocast {args.autocast} --fused-adamw {args.fused_adamw} --keep-checkpoints 1"
+             f"{' --length-grouped' if args.batches == 'length-grouped' else ''}"
              f" --labels-dir {data_dir / subset} --pose-dir {data_dir / subset / 'pose_format'}")
     return {"LM_PATH": lm_dir, "LR": args.lr, "BATCH_SIZE": 8, "ACCUM": 1, "EXTRA_ARGS": extra, **overrides}
 

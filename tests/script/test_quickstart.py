@@ -57,3 +57,12 @@ def test_the_precision_and_optimizer_flags_reach_every_stage(tmp_path, monkeypat
     monkeypatch.setattr("sys.argv", ["quickstart.py", "--autocast", "bf16", "--fused-adamw", "off"])
     env = quickstart.script_env(quickstart.parse_args(), tmp_path / "lm", tmp_path / "data", "sentences")
     assert " --autocast bf16 --fused-adamw off " in env["EXTRA_ARGS"]
+
+
+def test_the_batching_flag_reaches_every_stage(tmp_path, monkeypatch):
+    def extra_args(*argv):
+        monkeypatch.setattr("sys.argv", ["quickstart.py", *argv])
+        return quickstart.script_env(quickstart.parse_args(), tmp_path / "lm", tmp_path / "data", "news")["EXTRA_ARGS"]
+
+    assert "--length-grouped" not in extra_args("--batches", "random")
+    assert " --length-grouped" in extra_args("--batches", "length-grouped")
