@@ -83,7 +83,7 @@ def packed_linears(root: nn.Module, packs: dict, enabled: bool = True, min_eleme
         return
     min_elements = MIN_PACKED_ELEMENTS if min_elements is None else min_elements
     linears = [(name, module) for name, module in root.named_modules()
-               if type(module) is nn.Linear and module.weight.numel() >= min_elements]
+               if name and type(module) is nn.Linear and module.weight.numel() >= min_elements]  # root stays
     for name, linear in linears:
         root.set_submodule(name, PackedLinear(linear, packs, name))
     try:

@@ -77,6 +77,8 @@ def test_leaving_gives_the_modules_back_even_after_an_error():
         raise RuntimeError("stopped")
     assert [type(layer) for layer in layers] == [nn.Linear, nn.ReLU, nn.Linear]
     assert list(layers.state_dict()) == keys
+    with packed_linears(layers[0], {}, min_elements=0):  # a root cannot be swapped in place: it computes as it is
+        assert layers(torch.randn(2, 48)).shape == (2, 48)
 
 
 def test_small_weights_stay_unpacked_by_default():
