@@ -60,7 +60,7 @@ def build_optimizer(model, lr, weight_decay=1e-4, eps=1e-9, betas=(0.9, 0.999), 
     return torch.optim.AdamW(groups, lr=lr, eps=eps, betas=betas, fused=fused or None)
 
 
-SCHEDULE_OWNED_GROUP_KEYS = ("params", "lr", "initial_lr")  # what a loaded state keeps in an optimizer group
+NOT_HYPERPARAMETERS = ("params", "lr", "initial_lr")  # a group's parameters; the learning rates the schedule sets
 
 
 @contextmanager
@@ -72,7 +72,7 @@ def command_hyperparameters(optimizer, scheduler):
     torch's load_state_dict restores the saved group settings and base learning rates, which would silently keep
     the old value of a setting changed with --allow-changed-settings. Unchanged settings resume bit-exactly: the
     learning rate is recomputed as the schedule's own step computes it."""
-    settings = [{key: value for key, value in group.items() if key not in SCHEDULE_OWNED_GROUP_KEYS}
+    settings = [{key: value for key, value in group.items() if key not in NOT_HYPERPARAMETERS}
                 for group in optimizer.param_groups]
     base_lrs = list(scheduler.base_lrs)
     yield
