@@ -7,6 +7,7 @@ Then the whole decoding step (12 decoder layers + the head) from those figures.
 
     python -m bench.packed_linear
     python -m bench.packed_linear --rows 16 --json out/bench/packed_linear.json
+    python -m bench.packed_linear --vocabulary 31250 --repeats 1      # a pruned head; CI's smoke form
 """
 import argparse
 import json
@@ -57,6 +58,7 @@ def measure_shape(out_features, in_features, rows, repeats) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=8, help="batch x beams (default: 2 x 4)")
+    parser.add_argument("--vocabulary", type=int, default=VOCABULARY, help="LM head rows (default: mT5's %(default)s)")
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default="", help="also write the figures to this file")
@@ -65,7 +67,7 @@ def main(argv=None):
         print("this torch build has no MKL packed GEMM: --packed-decoding has no effect here")
         return {}
     torch.set_num_threads(args.threads)
-    shapes = {**{shape: DECODER_LAYERS * uses for shape, uses in STEP_PRODUCTS.items()}, (VOCABULARY, D_MODEL): 1}
+    shapes = {**{shape: DECODER_LAYERS * uses for shape, uses in STEP_PRODUCTS.items()}, (args.vocabulary, D_MODEL): 1}
     results = {}
     for (out_features, in_features), uses in shapes.items():
         figures = measure_shape(out_features, in_features, args.rows, args.repeats)
