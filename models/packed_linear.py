@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 # Weights smaller than this stay unpacked: their pack costs several times their size (768 x 768: 4.9x) for little
-# time (docs/performance.md: at mT5-Base packing them too saves ~4% more evaluation time for 47% more memory).
+# time (docs/performance.md: at mT5-Base packing them too saves ~4% more evaluation time for 46% more memory).
 MIN_PACKED_ELEMENTS = 1 << 20
 
 
