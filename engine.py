@@ -164,9 +164,6 @@ class DeepSpeedStepper(PlainStepper):
             check_finite_parameters(self.model.module)
         return boundary
 
-    def lr(self) -> float:
-        return self.model.get_lr()[0]
-
 
 def autocast(device, name="off"):
     """The forward-pass precision context: nothing ('off', official numerics) or torch.autocast in bf16."""

@@ -9,7 +9,6 @@ losses and beams are identical. Model: the quickstart's (tiny pose preset, the e
 --lm-width), random weights; dev clips of the synthetic sentences.
 """
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -24,6 +23,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from datasets.formats import read_labels  # noqa: E402
 from datasets.sign_dataset import SignDataset, batch_to_device, collate_samples  # noqa: E402
 from datasets.synthetic import generate_corpus  # noqa: E402
+from engine import write_json  # noqa: E402
 from models.language_model import EmbeddedLMConfig, build_embedded_lm  # noqa: E402
 from models.pose_encoder import PoseEncoderConfig  # noqa: E402
 from models.uni_sign import UniSign, UniSignConfig  # noqa: E402
@@ -104,8 +104,7 @@ def main(argv=None):
         print(f"{name:>10}: {figures['median_s']:.3f} s/batch median ({figures['min_s']:.3f} - {figures['max_s']:.3f})")
     print(f"speed-up x{summary['speedup']:.2f}; identical losses and beams: {summary['identical_outputs']}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(Path(args.json), summary)
     return summary
 
 

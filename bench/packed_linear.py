@@ -10,7 +10,6 @@ Then the whole decoding step (12 decoder layers + the head) from those figures.
     python -m bench.packed_linear --vocabulary 31250 --repeats 1      # a pruned head; CI's smoke form
 """
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -21,6 +20,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from engine import write_json  # noqa: E402
 from models.packed_linear import packing_available  # noqa: E402
 
 D_MODEL, D_FF, VOCABULARY, DECODER_LAYERS = 768, 2048, 250112, 12  # mT5-Base
@@ -82,8 +82,7 @@ def main(argv=None):
           f"{step['packed_s']:.3f} s (x{step['linear_s'] / step['packed_s']:.2f})")
     results["step"] = step
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        write_json(Path(args.json), results)
     return results
 
 

@@ -134,10 +134,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     group.add_argument("--num-beams", type=int, default=4)
     group.add_argument("--max-new-tokens", type=int, default=100)
     group.add_argument("--packed-decoding", default="on", choices=["on", "off"],
-                       help="beam search on a CPU in fp32 through weights packed once per batch for MKL's GEMM: "
-                            "the same products summed in another order (~1e-6 relative), 2x faster per decoding "
-                            "step at mT5-Base; off: torch's linear as the official code (docs/performance.md). "
-                            "Default: %(default)s")
+                       help="beam search on a CPU in fp32 through decoder and LM-head weights packed for MKL's "
+                            "GEMM, kept from batch to batch while the weights are unchanged: the same products "
+                            "summed in another order (~1e-6 relative), 2x faster per decoding step at mT5-Base, "
+                            "1.7 GB of packs while evaluating there; off: torch's linear as the official code "
+                            "(docs/performance.md). Default: %(default)s")
     group.add_argument("--symmetric-punct", action="store_true",
                        help="CSL-Daily SLT: fold full-width punctuation in predictions and references alike "
                             "(official: references only, see docs/evaluation.md)")
