@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -27,9 +28,9 @@ sys.path.insert(0, str(REPO_ROOT))
 from datasets.check_data import check_dataset  # noqa: E402
 from datasets.formats import read_labels  # noqa: E402
 from datasets.synthetic import generate_corpus  # noqa: E402
+from evaluation.metrics import islr_accuracy, translation_metrics, wer  # noqa: E402
 from models.language_model import EmbeddedLMConfig, build_embedded_lm  # noqa: E402
 from runs.folder import holds_run  # noqa: E402
-from evaluation.metrics import islr_accuracy, translation_metrics, wer  # noqa: E402
 
 # The README's names of the test metrics.
 METRIC_NAMES = {"bleu4": "BLEU-4", "wer": "WER (lower is better)", "top1_acc_pi": "per-instance top-1"}
@@ -41,7 +42,7 @@ TASKS = {
     "CSLR": ("Synthetic", "sentences", "wer", False),
     "ISLR": ("Synthetic_ISLR", "isolated", "top1_acc_pi", True),
 }
-# Stage-3 epochs per task within the 15-minute CPU budget: CSLR needs the most optimizer steps, ISLR clips are short.
+# Stage-3 epochs per task within the 10-minute CPU budget: CSLR needs the most optimizer steps, ISLR clips are short.
 STAGE3_EPOCHS = {"SLT": 4, "CSLR": 7, "ISLR": 5}
 
 
@@ -71,6 +72,11 @@ def parse_args():
     parser.add_argument("--prune-vocabulary", action="store_true",
                         help="stage 3 keeps only its training targets' tokens in the LM's embedding and head "
                              "(train.py --prune-vocabulary; docs/performance.md)")
+    parser.add_argument("--concurrent-runs", type=int, default=default_concurrent_runs(),
+                        help="stage-3 fine-tunings run side by side, the cores shared among them (default: "
+                             "%(default)s here: 2 on a machine with two or more cores). On 2 cores two one-thread runs "
+                             "do 1.3x the steps of one two-thread run; 1 runs them one after another with every core "
+                             "(another thread count sums in another order, so the digits differ slightly)")
     parser.add_argument("--keep-states", action="store_true",
                         help="keep each finished stage's resumable training states (checkpoints/, ~70 MB a stage); "
                              "by default only the final and best checkpoints stay")
@@ -80,23 +86,96 @@ def parse_args():
     return parser.parse_args()
 
 
+@dataclass
+class Job:
+    """One stage script to run: its command, environment overrides, log, and the run folder its bar follows."""
+
+    label: str
+    script: str
+    env: dict
+    log_path: Path
+    run_dir: Path | None = None  # None: an evaluation, no optimizer steps to count
+    epochs: int = 1
+    command: list = field(default_factory=list)  # default: bash script/<script>
+
+    def argv(self) -> list:
+        return self.command or ["bash", str(REPO_ROOT / "script" / self.script)]
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def default_concurrent_runs() -> int:
+    """Two stage-3 runs side by side on a machine with two or more cores, else one."""
+    return 2 if available_cores() >= 2 else 1
+
+
+def thread_env(threads) -> dict:
+    """Environment that gives a run `threads` torch threads (OpenMP and MKL); {} leaves torch's default."""
+    return {} if threads is None else {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+
+
 def run_script(script, env_overrides, log_path, label, run_dir=None, epochs=1):
-    """Run one of script/*.sh with environment overrides; its output goes to log_path. A live bar follows the
-    run's optimizer steps (from its train_log.csv) with the ETA and the current loss."""
-    env = {**os.environ, **{key: str(value) for key, value in env_overrides.items()}}
-    started = time.time()
-    no_steps = "{desc}: running {elapsed}" if run_dir is None else None  # evaluation: no optimizer steps to count
-    with open(log_path, "w") as log, tqdm(desc=label, unit="step", dynamic_ncols=True, leave=True,
-                                          bar_format=no_steps) as bar:
-        process = subprocess.Popen(["bash", str(REPO_ROOT / "script" / script)], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-        while process.poll() is None:
+    """Run one of script/*.sh with environment overrides and all the cores; its output goes to log_path."""
+    run_jobs([Job(label, script, env_overrides, log_path, run_dir, epochs)], concurrent=1)
+
+
+def run_jobs(jobs, concurrent, threads=None):
+    """Run the jobs in order, `concurrent` at a time, each with `threads` torch threads (None: torch's default);
+    a live bar per job follows its run's optimizer steps (train_log.csv) with the ETA and the current loss. A
+    failed job stops the others and exits naming its log."""
+    waiting = [(job, job_bar(job, k, waiting=k >= concurrent)) for k, job in enumerate(jobs)]
+    bars, running = [bar for _, bar in waiting], {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < concurrent:
+                job, bar = waiting.pop(0)
+                bar.set_description_str(job.label)  # no longer waiting
+                bar.reset()  # its clock starts now
+                running[start_job(job, threads)] = (job, bar, time.time())
             time.sleep(0.5)
-            follow_run(bar, label, log_path, run_dir, epochs)
-        follow_run(bar, label, log_path, run_dir, epochs)
+            for process in list(running):
+                follow_job(process, *running[process])
+                if process.poll() is not None:
+                    del running[process]
+    finally:
+        stop_jobs(running)
+        for bar in bars:
+            bar.close()
+
+
+def job_bar(job, position, waiting) -> tqdm:
+    return tqdm(desc=job.label + (" (waiting)" if waiting else ""), unit="step", dynamic_ncols=True, leave=True,
+                position=position, bar_format=None if job.run_dir else "{desc}: running {elapsed}")
+
+
+def follow_job(process, job, bar, started):
+    """Update the job's bar; when it has ended, say so, or exit naming its log if it failed."""
+    follow_run(bar, job.label, job.log_path, job.run_dir, job.epochs)
+    if process.poll() is None:
+        return
     if process.returncode != 0:
-        sys.exit(f"{script} failed (exit {process.returncode}); see {log_path}")
-    print(f"  {script} done in {time.time() - started:.0f} s (log: {log_path})")
+        sys.exit(f"{job.script} failed (exit {process.returncode}); see {job.log_path}")
+    tqdm.write(f"  {job.script} ({job.label}) done in {time.time() - started:.0f} s (log: {job.log_path})")
+
+
+def start_job(job, threads) -> subprocess.Popen:
+    env = {**os.environ, **{key: str(value) for key, value in {**job.env, **thread_env(threads)}.items()}}
+    with open(job.log_path, "w") as log:  # the child keeps its own handle
+        return subprocess.Popen(job.argv(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+
+
+def stop_jobs(running):
+    """Terminate runs still going (after another one failed or the user pressed Ctrl-C) and wait for them."""
+    for process in running:
+        process.terminate()
+    for process in running:
+        process.wait()
 
 
 def follow_run(bar, label, log_path, run_dir, epochs):
@@ -174,16 +253,36 @@ def script_env(args, lm_dir, data_dir, subset, **overrides) -> dict:
     return {"LM_PATH": lm_dir, "LR": args.lr, "BATCH_SIZE": 8, "ACCUM": 1, "EXTRA_ARGS": extra, **overrides}
 
 
-def fine_tune(args, out, lm_dir, data_dir, name, dataset, subset, task, extra_args="") -> dict:
-    """Stage 3 from the stage-1 checkpoint (script/train_stage3.sh) into OUT/stage3_<name>; its test metrics."""
+def fine_tune_job(args, out, lm_dir, data_dir, name, dataset, subset, task, extra_args="") -> Job:
+    """Stage 3 from the stage-1 checkpoint (script/train_stage3.sh) into OUT/stage3_<name>."""
     run_dir, epochs = out / f"stage3_{name}", args.stage3_epochs or STAGE3_EPOCHS[task]
     env = script_env(args, lm_dir, data_dir, subset, DATASET=dataset, TASK=task, EPOCHS=epochs,
                      FINETUNE=out / "stage1" / "best_checkpoint.pth", OUTPUT_DIR=run_dir)
     env["EXTRA_ARGS"] += f" --eval-every {epochs}{extra_args}"  # dev once, at the end: beam search is slow on CPU
     env["EXTRA_ARGS"] += " --prune-vocabulary" if args.prune_vocabulary else ""
-    run_script("train_stage3.sh", env, out / f"stage3_{name}.log", f"stage 3 {name}", run_dir, epochs)
-    drop_training_states(run_dir, args.keep_states)
-    return json.loads((run_dir / "results.json").read_text())["test"]
+    return Job(f"stage 3 {name}", "train_stage3.sh", env, out / f"stage3_{name}.log", run_dir, epochs)
+
+
+def fine_tune_all(args, out, lm_dir, data_dir) -> dict:
+    """Every stage-3 run, --concurrent-runs at a time (most epochs first), each with its share of the cores;
+    -> {name: test metric}."""
+    jobs = {task: fine_tune_job(args, out, lm_dir, data_dir, task.lower(), dataset, subset, task)
+            for task, (dataset, subset, _, _) in TASKS.items()}
+    if args.rgb:
+        rgb_args = f" --rgb_support --efficientnet-init random --rgb-dir {data_dir / 'sentences' / 'rgb_format'}"
+        jobs["SLT (RGB-pose)"] = fine_tune_job(args, out, lm_dir, data_dir, "slt_rgb", "Synthetic", "sentences", "SLT",
+                                               rgb_args)
+    concurrent = min(args.concurrent_runs, len(jobs))
+    threads = max(1, available_cores() // concurrent) if concurrent > 1 else None
+    print(f"stage 3: {', '.join(jobs)} fine-tuning, " + (
+        f"{concurrent} at a time with {threads} torch thread(s) each" if threads else "one after another"))
+    run_jobs(sorted(jobs.values(), key=lambda job: -job.epochs), concurrent, threads)
+    results = {}
+    for name, job in jobs.items():
+        drop_training_states(job.run_dir, args.keep_states)
+        test = json.loads((job.run_dir / "results.json").read_text())["test"]
+        results[name] = test[TASKS[name.split()[0]][2]]
+    return results
 
 
 def learned(task, value, baseline, chance) -> bool:
@@ -221,15 +320,7 @@ def main():
     env["EXTRA_ARGS"] += f" --eval-every {args.stage1_epochs}"
     run_script("train_stage1.sh", env, out / "stage1.log", "stage 1", out / "stage1", args.stage1_epochs)
     drop_training_states(out / "stage1", args.keep_states)
-    results = {}
-    for task, (dataset, subset, metric, _) in TASKS.items():
-        print(f"stage 3: {task} fine-tuning")
-        results[task] = fine_tune(args, out, lm_dir, data_dir, task.lower(), dataset, subset, task)[metric]
-    if args.rgb:
-        print("stage 3: RGB-pose SLT fine-tuning (hand crops from the rendered videos)")
-        rgb_args = f" --rgb_support --efficientnet-init random --rgb-dir {data_dir / 'sentences' / 'rgb_format'}"
-        results["SLT (RGB-pose)"] = fine_tune(args, out, lm_dir, data_dir, "slt_rgb", "Synthetic", "sentences", "SLT",
-                                              rgb_args)["bleu4"]
+    results = fine_tune_all(args, out, lm_dir, data_dir)
     print("evaluation: script/eval_stage3.sh on the SLT checkpoint")
     env = script_env(args, lm_dir, data_dir, "sentences", DATASET="Synthetic", TASK="SLT",
                      FINETUNE=out / "stage3_slt" / "best_checkpoint.pth", OUTPUT_DIR=out / "eval_slt")

@@ -1,9 +1,13 @@
-"""script/quickstart.py: one live bar per stage (steps, ETA, loss), only the checkpoints a user needs kept, and the
-printed table is the README's."""
+"""script/quickstart.py: one live bar per stage (steps, ETA, loss), stage-3 runs side by side with their share of the
+cores, only the checkpoints a user needs kept, and the printed table is the README's."""
 import importlib.util
 import io
+import os
+import sys
+import time
 from pathlib import Path
 
+import pytest
 from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,3 +70,57 @@ def test_the_batching_flag_reaches_every_stage(tmp_path, monkeypatch):
 
     assert "--length-grouped" not in extra_args("--batches", "random")
     assert " --length-grouped" in extra_args("--batches", "length-grouped")
+
+
+def recording_job(tmp_path, name, seconds=0.0, exit_code=0):
+    """A job that logs when it started (with its torch threads and process id) and ended, then exits."""
+    script = (f"import os, sys, time; open({str(tmp_path / 'events')!r}, 'a').write("
+              f"'start {name} ' + os.environ.get('OMP_NUM_THREADS', '-') + f' {{os.getpid()}} {{time.time()}}\\n'); "
+              f"time.sleep({seconds}); open({str(tmp_path / 'events')!r}, 'a').write('end {name} ' + str(time.time()) "
+              f"+ '\\n'); sys.exit({exit_code})")
+    return quickstart.Job(name, f"{name}.sh", {}, tmp_path / f"{name}.log", command=[sys.executable, "-c", script])
+
+
+def events(tmp_path):
+    return [line.split() for line in (tmp_path / "events").read_text().splitlines()]
+
+
+def test_stage_three_runs_side_by_side_in_order_with_their_share_of_threads(tmp_path):
+    jobs = [recording_job(tmp_path, name, seconds) for name, seconds in (("cslr", 2.0), ("islr", 0.2), ("slt", 0.2))]
+    quickstart.run_jobs(jobs, concurrent=2, threads=1)
+    log = events(tmp_path)
+    starts = {line[1]: float(line[-1]) for line in log if line[0] == "start"}
+    ends = {line[1]: float(line[-1]) for line in log if line[0] == "end"}
+    assert set(list(starts)[:2]) == {"cslr", "islr"} and list(starts)[2] == "slt"  # in the jobs' order
+    assert {line[2] for line in log if line[0] == "start"} == {"1"}
+    assert starts["islr"] < ends["cslr"] and starts["slt"] < ends["cslr"]  # side by side
+    assert starts["slt"] >= ends["islr"]  # never more than two at a time
+
+
+def test_one_run_at_a_time_keeps_the_default_threads(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    jobs = [recording_job(tmp_path, name, 0.2) for name in ("first", "second")]
+    quickstart.run_jobs(jobs, concurrent=1)
+    log = events(tmp_path)
+    assert [line[:2] for line in log] == [["start", "first"], ["end", "first"], ["start", "second"], ["end", "second"]]
+    assert [line[2] for line in log if line[0] == "start"] == ["-", "-"]
+
+
+def test_a_failed_run_stops_the_others_and_names_its_log(tmp_path):
+    jobs = [recording_job(tmp_path, "long", 30.0), recording_job(tmp_path, "broken", 0.2, exit_code=3),
+            recording_job(tmp_path, "queued")]
+    started = time.monotonic()
+    with pytest.raises(SystemExit, match=r"broken.sh failed \(exit 3\); see .*broken.log"):
+        quickstart.run_jobs(jobs, concurrent=2, threads=1)
+    assert time.monotonic() - started < 20  # stopped, not waited for (it sleeps 30 s)
+    long_pid = next(int(line[3]) for line in events(tmp_path) if line[:2] == ["start", "long"])
+    with pytest.raises(ProcessLookupError):  # the long run was stopped (and reaped), not left running
+        os.kill(long_pid, 0)
+    assert {line[1] for line in events(tmp_path) if line[0] == "start"} == {"long", "broken"}  # nothing more started
+
+
+def test_the_default_runs_two_at_a_time_where_there_are_two_cores(monkeypatch):
+    monkeypatch.setattr(quickstart, "available_cores", lambda: 2)
+    assert quickstart.default_concurrent_runs() == 2
+    monkeypatch.setattr(quickstart, "available_cores", lambda: 1)
+    assert quickstart.default_concurrent_runs() == 1
