@@ -54,6 +54,8 @@ def parse_args(argv=None):
     parser.add_argument("--pose-preset", default="tiny,official",
                         help="comma-separated presets of train.py --pose-preset (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-hands", action="store_true",
+                        help="train.py --batch-hands: both hands as one batch (the quickstart's model)")
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--warmup", type=int, default=3, help="untimed optimizer steps first")
     parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps")
@@ -167,7 +169,7 @@ def build(args, preset, data_dir, lm_path, device):
         "--dataset", dataset_name, "--task", "SLT", "--labels-dir", str(subset_dir),
         "--pose-dir", str(subset_dir / "pose_format"), "--lm-path", str(lm_path), "--pose-preset", preset,
         "--batch-size", str(args.batch_size), "--max_length", str(args.max_length), "--seed", str(args.seed),
-        "--gradient-accumulation-steps", "1", "--lr", "3e-4",
+        "--gradient-accumulation-steps", "1", "--lr", "3e-4", *(["--batch-hands"] if args.batch_hands else []),
     ])
     seed_everything(train_args.seed)
     spec = get_dataset_spec(train_args.dataset, train_args.dataset_config, train_args.labels_dir,
