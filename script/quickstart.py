@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -167,13 +168,18 @@ def follow_job(process, job, bar, started):
 def start_job(job, threads) -> subprocess.Popen:
     env = {**os.environ, **{key: str(value) for key, value in {**job.env, **thread_env(threads)}.items()}}
     with open(job.log_path, "w") as log:  # the child keeps its own handle
-        return subprocess.Popen(job.argv(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        return subprocess.Popen(job.argv(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                                start_new_session=True)  # its own process group: the script and its train.py
 
 
 def stop_jobs(running):
-    """Terminate runs still going (after another one failed or the user pressed Ctrl-C) and wait for them."""
+    """Terminate runs still going (after another one failed or the user pressed Ctrl-C) and wait for them: the
+    whole process group, since bash does not pass SIGTERM on to the train.py it waits for."""
     for process in running:
-        process.terminate()
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:  # already gone
+            pass
     for process in running:
         process.wait()
 

@@ -2,7 +2,7 @@
 cores, only the checkpoints a user needs kept, and the printed table is the README's."""
 import importlib.util
 import io
-import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -72,13 +72,26 @@ def test_the_batching_flag_reaches_every_stage(tmp_path, monkeypatch):
     assert " --length-grouped" in extra_args("--batches", "length-grouped")
 
 
-def recording_job(tmp_path, name, seconds=0.0, exit_code=0):
-    """A job that logs when it started (with its torch threads and process id) and ended, then exits."""
+def recording_job(tmp_path, name, seconds=0.0, exit_code=0, under_bash=False):
+    """A job that logs when it started (with its torch threads and process id) and ended, then exits; under_bash:
+    run by a bash script, as the stage scripts run train.py."""
     script = (f"import os, sys, time; open({str(tmp_path / 'events')!r}, 'a').write("
               f"'start {name} ' + os.environ.get('OMP_NUM_THREADS', '-') + f' {{os.getpid()}} {{time.time()}}\\n'); "
               f"time.sleep({seconds}); open({str(tmp_path / 'events')!r}, 'a').write('end {name} ' + str(time.time()) "
               f"+ '\\n'); sys.exit({exit_code})")
-    return quickstart.Job(name, f"{name}.sh", {}, tmp_path / f"{name}.log", command=[sys.executable, "-c", script])
+    command = [sys.executable, "-c", script]
+    if under_bash:
+        command = ["bash", "-c", shlex.join(command) + "; exit $?"]  # bash waits for python, as a stage script does
+    return quickstart.Job(name, f"{name}.sh", {}, tmp_path / f"{name}.log", command=command)
+
+
+def running(pid) -> bool:
+    """Whether a process exists and is not a zombie (an orphan's zombie waits for init to reap it)."""
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def events(tmp_path):
@@ -107,15 +120,15 @@ def test_one_run_at_a_time_keeps_the_default_threads(tmp_path, monkeypatch):
 
 
 def test_a_failed_run_stops_the_others_and_names_its_log(tmp_path):
-    jobs = [recording_job(tmp_path, "long", 30.0), recording_job(tmp_path, "broken", 0.2, exit_code=3),
-            recording_job(tmp_path, "queued")]
+    jobs = [recording_job(tmp_path, "long", 30.0, under_bash=True),
+            recording_job(tmp_path, "broken", 0.2, exit_code=3), recording_job(tmp_path, "queued")]
     started = time.monotonic()
     with pytest.raises(SystemExit, match=r"broken.sh failed \(exit 3\); see .*broken.log"):
         quickstart.run_jobs(jobs, concurrent=2, threads=1)
     assert time.monotonic() - started < 20  # stopped, not waited for (it sleeps 30 s)
     long_pid = next(int(line[3]) for line in events(tmp_path) if line[:2] == ["start", "long"])
-    with pytest.raises(ProcessLookupError):  # the long run was stopped (and reaped), not left running
-        os.kill(long_pid, 0)
+    time.sleep(0.5)  # the signal's delivery
+    assert not running(long_pid)  # the python under bash was stopped too, not left running as an orphan
     assert {line[1] for line in events(tmp_path) if line[0] == "start"} == {"long", "broken"}  # nothing more started
 
 
