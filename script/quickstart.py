@@ -84,7 +84,10 @@ def parse_args():
     parser.add_argument("--rgb", action="store_true",
                         help="also render the videos and fine-tune an RGB-pose SLT model (PGF hand branch, "
                              "P_samp 10%%) from the stage-1 checkpoint; adds several minutes on a CPU")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.concurrent_runs < 1:
+        parser.error(f"--concurrent-runs must be 1 or more, not {args.concurrent_runs}")
+    return args
 
 
 @dataclass

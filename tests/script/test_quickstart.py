@@ -137,3 +137,10 @@ def test_the_default_runs_two_at_a_time_where_there_are_two_cores(monkeypatch):
     assert quickstart.default_concurrent_runs() == 2
     monkeypatch.setattr(quickstart, "available_cores", lambda: 1)
     assert quickstart.default_concurrent_runs() == 1
+
+
+def test_fewer_than_one_concurrent_run_is_refused(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["quickstart.py", "--concurrent-runs", "0"])
+    with pytest.raises(SystemExit):
+        quickstart.parse_args()
+    assert "--concurrent-runs must be 1 or more, not 0" in capsys.readouterr().err
