@@ -76,7 +76,7 @@ def parse_args():
     parser.add_argument("--concurrent-runs", type=int, default=default_concurrent_runs(),
                         help="stage-3 fine-tunings run side by side, the cores shared among them (default: "
                              "%(default)s here: 2 on a machine with two or more cores). On 2 cores two one-thread runs "
-                             "do 1.3x the steps of one two-thread run; 1 runs them one after another with every core "
+                             "do 1.2x the steps of one two-thread run; 1 runs them one after another with every core "
                              "(another thread count sums in another order, so the digits differ slightly)")
     parser.add_argument("--keep-states", action="store_true",
                         help="keep each finished stage's resumable training states (checkpoints/, ~70 MB a stage); "
