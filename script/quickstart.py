@@ -312,8 +312,15 @@ def replace_previous_runs(out):
         shutil.rmtree(path)
 
 
+def exit_on_sigterm():
+    """SIGTERM (a `timeout`, a job scheduler) ends the quickstart through its cleanup, which stops the stage runs;
+    they run in their own process groups, so the signal does not reach them by itself."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(f"stopped by signal {signum}"))
+
+
 def main():
     args = parse_args()
+    exit_on_sigterm()
     started = time.time()
     out = (REPO_ROOT / args.out).resolve()
     data_dir, lm_dir = out / "data", out / "embedded_lm"

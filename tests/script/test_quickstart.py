@@ -3,6 +3,7 @@ cores, only the checkpoints a user needs kept, and the printed table is the READ
 import importlib.util
 import io
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -144,3 +145,21 @@ def test_fewer_than_one_concurrent_run_is_refused(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         quickstart.parse_args()
     assert "--concurrent-runs must be 1 or more, not 0" in capsys.readouterr().err
+
+
+def test_a_terminated_quickstart_stops_its_runs(tmp_path):
+    long_job = recording_job(tmp_path, "long", 30.0, under_bash=True)
+    driver = (f"import importlib.util, sys; spec = importlib.util.spec_from_file_location('quickstart', "
+              f"{str(REPO / 'script' / 'quickstart.py')!r}); quickstart = importlib.util.module_from_spec(spec); "
+              f"spec.loader.exec_module(quickstart); quickstart.exit_on_sigterm(); "
+              f"quickstart.run_jobs([quickstart.Job('long', 'long.sh', {{}}, {str(long_job.log_path)!r}, "
+              f"command={long_job.command!r})], concurrent=1)")
+    quickstart_process = subprocess.Popen([sys.executable, "-c", driver], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ((tmp_path / "events").is_file() and events(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    long_pid = int(events(tmp_path)[0][3])
+    quickstart_process.terminate()
+    assert "stopped by signal 15" in quickstart_process.communicate(timeout=20)[1]
+    time.sleep(0.5)  # the signal's delivery
+    assert not running(long_pid)
