@@ -2,8 +2,8 @@
 
 synthetic sign corpus -> data check -> embedded LM (SentencePiece + small MT5, saved and reloaded through
 from_pretrained) -> stage 1 pre-training on the news-style set (script/train_stage1.sh) -> stage 3
-fine-tuning for SLT, CSLR and ISLR (script/train_stage3.sh) -> evaluation (script/eval_stage3.sh) ->
-one table of test metrics beside chance / constant-output baselines.
+fine-tuning for SLT, CSLR and ISLR (script/train_stage3.sh; two runs side by side, each with half the cores)
+-> evaluation (script/eval_stage3.sh) -> one table of test metrics beside chance / constant-output baselines.
 
     python script/quickstart.py                 # the README's main command runs this
     python script/quickstart.py --size tiny --stage1-epochs 1 --stage3-epochs 1   # a smoke run
