@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench import train_throughput  # noqa: E402
 from engine import write_json  # noqa: E402
-from script.quickstart import available_cores  # noqa: E402
+from script.quickstart import available_cores, thread_env  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -59,8 +59,8 @@ def run_command(args, data_dir, lm_path, threads) -> list:
 def measure(args, data_dir, lm_path, runs, cores) -> dict:
     """Start `runs` processes together with cores // runs threads each; -> their summed samples/s."""
     threads = max(1, cores // runs)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads)}
+    threads_env = {key: str(value) for key, value in thread_env(threads).items()}  # as the quickstart sets them
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **threads_env}
     with tempfile.TemporaryDirectory() as logs:
         outputs = [open(Path(logs) / f"run{k}.log", "w+") for k in range(runs)]
         processes = [subprocess.Popen(run_command(args, data_dir, lm_path, threads), cwd=REPO_ROOT, env=env,
