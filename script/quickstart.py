@@ -144,8 +144,7 @@ def run_jobs(jobs, concurrent, threads=None):
                 running[start_job(job, threads)] = (job, bar, time.time())
             time.sleep(0.5)
             for process in list(running):
-                follow_job(process, *running[process])
-                if process.poll() is not None:
+                if follow_job(process, *running[process]):
                     del running[process]
     finally:
         stop_jobs(running)
@@ -158,14 +157,17 @@ def job_bar(job, position, waiting) -> tqdm:
                 position=position, bar_format=None if job.run_dir else "{desc}: running {elapsed}")
 
 
-def follow_job(process, job, bar, started):
-    """Update the job's bar; when it has ended, say so, or exit naming its log if it failed."""
-    follow_run(bar, job.label, job.log_path, job.run_dir, job.epochs)
-    if process.poll() is None:
-        return
+def follow_job(process, job, bar, started) -> bool:
+    """Update the job's bar; when it has ended, say so (-> True), or exit naming its log if it failed. One poll
+    decides both, so a run that ends between two looks is never taken as finished without its exit code."""
+    ended = process.poll() is not None
+    follow_run(bar, job.label, job.log_path, job.run_dir, job.epochs)  # after the poll: an ended run's last step
+    if not ended:
+        return False
     if process.returncode != 0:
         sys.exit(f"{job.script} failed (exit {process.returncode}); see {job.log_path}")
     tqdm.write(f"  {job.script} ({job.label}) done in {time.time() - started:.0f} s (log: {job.log_path})")
+    return True
 
 
 def start_job(job, threads) -> subprocess.Popen:

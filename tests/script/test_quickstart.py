@@ -163,3 +163,18 @@ def test_a_terminated_quickstart_stops_its_runs(tmp_path):
     assert "stopped by signal 15" in quickstart_process.communicate(timeout=20)[1]
     time.sleep(0.5)  # the signal's delivery
     assert not running(long_pid)
+
+
+def test_a_run_is_finished_only_after_its_exit_code_was_seen(tmp_path):
+    job = recording_job(tmp_path, "quick")
+    process = quickstart.start_job(job, threads=None)
+    deadline = time.monotonic() + 30
+    with tqdm(file=io.StringIO()) as bar:
+        while not quickstart.follow_job(process, job, bar, time.time()):
+            assert time.monotonic() < deadline, "an ended run was never reported finished"
+            time.sleep(0.05)
+    failing = recording_job(tmp_path, "failing", exit_code=3)
+    process = quickstart.start_job(failing, threads=None)
+    process.wait()
+    with tqdm(file=io.StringIO()) as bar, pytest.raises(SystemExit, match="failing.sh failed"):
+        quickstart.follow_job(process, failing, bar, time.time())
