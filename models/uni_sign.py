@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from datasets.targets import IGNORE_INDEX, TextTargets
+from models.beam_search_cache import BeamSearchCache
 from models.hand_fusion import HandRGBFusion, RGBConfig
 from models.language_model import PROMPT_TEMPLATE, load_language_model
 from models.packed_linear import packed_linears
@@ -215,7 +216,8 @@ class UniSign(nn.Module):
 
     def _beam_search(self, attention_mask, num_beams=None, max_new_tokens=None, num_return_sequences=1,
                      prefix_allowed_tokens_fn=None, **encoder):
-        """generate() from `encoder`: inputs_embeds (B, P+T, D) or encoder_outputs."""
+        """generate() from `encoder`: inputs_embeds (B, P+T, D) or encoder_outputs. The cross-attention cache is
+        not re-ordered between steps (models/beam_search_cache.py: the same values, less copying)."""
         num_beams = max(num_beams or self.config.num_beams, num_return_sequences)
         with packed_linears(self.mt5_model, self.decoding_packs, self.packed_decoding):
             output = self.mt5_model.generate(
@@ -227,6 +229,7 @@ class UniSign(nn.Module):
                 do_sample=False,
                 return_dict_in_generate=True,
                 output_scores=num_return_sequences > 1,
+                past_key_values=BeamSearchCache.empty(self.mt5_model.config),
                 **encoder,
             )
         texts = self.tokenizer.batch_decode(output.sequences, skip_special_tokens=True)

@@ -1,0 +1,24 @@
+"""A decoder cache for beam search that leaves the cross-attention keys and values where they are.
+
+After every step transformers' beam search re-orders the cache along the batch x beams rows, so that each
+surviving beam carries the keys and values of the beam it continues. For self-attention that is needed. The
+cross-attention keys and values are the encoder states' projections, and the encoder states of a clip are
+`num_beams` copies of one row block (transformers repeats them before decoding); a beam only ever continues a
+beam of its own clip, so re-ordering them copies identical rows onto each other. Skipping that copy gives the
+same values and the same beams, and saves reading and writing every layer's cross-attention cache at every step
+(at the fixture scale of bench/compare_official.py 5-7% of an evaluation pass; docs/performance.md).
+"""
+from transformers import MT5Config
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+
+class BeamSearchCache(EncoderDecoderCache):
+    """EncoderDecoderCache whose `reorder_cache` re-orders the self-attention cache only."""
+
+    @classmethod
+    def empty(cls, config: MT5Config) -> "BeamSearchCache":
+        """An empty cache for generate(past_key_values=...), as mT5 builds its own."""
+        return cls(DynamicCache(config=config), DynamicCache(config=config))
+
+    def reorder_cache(self, beam_idx):  # beam_idx: (B * num_beams,), each within its clip's block of rows
+        self.self_attention_cache.reorder_cache(beam_idx)
