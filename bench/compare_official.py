@@ -36,19 +36,21 @@ import statistics
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.arithmetic import counted_gflop, describe, floor_report, gemm_peak_gflops  # noqa: E402
 from bench.official_import import OfficialCodeMissing, import_official, preload_torchvision  # noqa: E402
 
 preload_torchvision()  # before transformers is imported (see bench/official_import.py)
 
 import torch  # noqa: E402
 from transformers import MT5Config, MT5ForConditionalGeneration, T5Tokenizer  # noqa: E402
+from transformers.cache_utils import EncoderDecoderCache  # noqa: E402
 
 from bench.train_throughput import current_rss_mib, peak_memory_mib, reset_peak_memory  # noqa: E402
 from datasets.formats import read_labels  # noqa: E402
@@ -56,6 +58,7 @@ from datasets.pose_store import PoseStore, build_store  # noqa: E402
 from datasets.sign_dataset import SignDataset, collate_samples  # noqa: E402
 from datasets.synthetic import generate_corpus  # noqa: E402
 from engine import PlainStepper, build_optimizer, build_scheduler  # noqa: E402
+from models.beam_search_cache import BeamSearchCache  # noqa: E402
 from models.checkpoint_layout import load_state_dict_into  # noqa: E402
 from models.language_model import EmbeddedLMConfig, build_embedded_lm, train_sentencepiece  # noqa: E402
 from models.pose_encoder import PoseEncoderConfig  # noqa: E402
@@ -85,11 +88,15 @@ def parse_args(argv=None):
                         help="also time ours with bf16 autocast, and with bf16 + a pruned vocabulary")
     parser.add_argument("--sides", default="",
                         help="comma-separated sides of ours to time: ours, bf16, pruned, lean (fp32 with the chunked "
-                             "loss), unpacked (fp32, beam search without packed weights: --packed-decoding off) "
+                             "loss), unpacked (fp32, beam search without packed weights: --packed-decoding off), "
+                             "reordered (fp32, beam search re-ordering its cross-attention cache as transformers does) "
                              "(default: ours, and with --recommended ours, bf16, pruned); at mT5-Base scale keep "
                              "the sides that fit in memory")
     parser.add_argument("--pruned-vocabulary", type=int, default=0,
                         help="tokens the pruned side keeps (default: 1/8 of the language model's vocabulary)")
+    parser.add_argument("--arithmetic", action="store_true",
+                        help="also count each step's FLOPs and set them against this CPU's fp32 GEMM peak: the rate "
+                             "reached, the floor, and the rate a x1.5 over the official side would need")
     parser.add_argument("--skip", default="", help="comma-separated: train,eval,preprocess")
     parser.add_argument("--work-dir", default=None, help="corpus and LM are built here (default: a temp dir)")
     parser.add_argument("--json", default=None, help="write the results here")
@@ -161,10 +168,11 @@ def batch_plan(num_samples, batch_size, batches):
 
 
 class Side:
-    """One implementation under test: a name and callables for a training step and an evaluation pass."""
+    """One implementation under test: a name, callables for a training step and an evaluation pass, and the
+    precision it computes in (fp32, or bf16 under autocast)."""
 
-    def __init__(self, name, train_step, eval_pass):
-        self.name, self.train_step, self.eval_pass = name, train_step, eval_pass
+    def __init__(self, name, train_step, eval_pass, precision="fp32"):
+        self.name, self.train_step, self.eval_pass, self.precision = name, train_step, eval_pass, precision
 
 
 def official_side(model, batches, beams, max_new_tokens, decode):
@@ -189,7 +197,19 @@ def official_side(model, batches, beams, max_new_tokens, decode):
     return Side("official", train_step, eval_pass)
 
 
-def our_side(model, batches, beams, max_new_tokens, name="ours", autocast=None):
+@contextmanager
+def cross_attention_cache_reordered():
+    """Beam search re-ordering its cross-attention cache at every step, as transformers' own cache does (the
+    'reordered' side: what models/beam_search_cache.py saves)."""
+    ours = BeamSearchCache.reorder_cache
+    BeamSearchCache.reorder_cache = EncoderDecoderCache.reorder_cache
+    try:
+        yield
+    finally:
+        BeamSearchCache.reorder_cache = ours
+
+
+def our_side(model, batches, beams, max_new_tokens, name="ours", autocast=None, decoding=nullcontext):
     optimizer = build_optimizer(model, 3e-4)
     stepper = PlainStepper(model, optimizer, build_scheduler(optimizer, 1, 10 ** 6, 1), 1, 1.0)
     precision = (lambda: torch.autocast("cpu", dtype=autocast)) if autocast else nullcontext
@@ -204,12 +224,12 @@ def our_side(model, batches, beams, max_new_tokens, name="ours", autocast=None):
 
     def eval_pass(k):
         batch = batches[k]
-        with precision():
+        with precision(), decoding():
             output, texts = model.evaluate_batch(batch["parts"], batch["frame_mask"], batch["labels"],
                                                  num_beams=beams, max_new_tokens=max_new_tokens)
         return output.loss.item(), texts
 
-    return Side(name, train_step, eval_pass)
+    return Side(name, train_step, eval_pass, "bf16" if autocast else "fp32")
 
 
 # ----------------------------------------------------------------------------- timing
@@ -337,6 +357,38 @@ def measure_preprocessing(datasets, args):
     return {"table": table, "ratios": ratios(table)}
 
 
+STEP_METHODS = {"training_step": ("train_step", True), "evaluation_pass": ("eval_pass", False)}
+
+
+def measure_arithmetic(sides, results, args):
+    """Per fp32 side and timed measurement: counted GFLOP (the mean over the cycled batches) against the median
+    seconds measured above and the fp32 GEMM peak (bench/arithmetic.py; bf16 sides compute on other units, against
+    another peak). Runs after the timings: it steps the models again."""
+    peak = gemm_peak_gflops()
+    arithmetic = {"peak_gflops": peak}
+    for key, (method, training) in STEP_METHODS.items():
+        if key not in results:
+            continue
+        table = results[key]["table"]
+        reference = table["official"]["seconds"]["median"] if "official" in table else None
+        arithmetic[key] = {}
+        for side in (side for side in sides if side.precision == "fp32"):
+            side.model.train(training)
+            gflop = statistics.mean(counted_gflop(getattr(side, method), k) for k in range(args.batches))
+            arithmetic[key][side.name] = floor_report(gflop, table[side.name]["seconds"]["median"], peak,
+                                                      None if side.name == "official" else reference)
+    return arithmetic
+
+
+def print_arithmetic(arithmetic):
+    print(f"\narithmetic (fp32 GEMM peak of this process: {arithmetic['peak_gflops']:.0f} GFLOP per CPU second)")
+    for key in STEP_METHODS:
+        if key in arithmetic:
+            print(f"  {key.replace('_', ' ')}")
+            for name, report in arithmetic[key].items():
+                print(describe(name, report))
+
+
 def print_measurement(title, result):
     print(f"\n{title}")
     for name, row in result["table"].items():
@@ -364,7 +416,7 @@ def load_official(args, lm_dir, sentences):
 
 
 SIDE_NAMES = {"ours": "ours", "bf16": "ours bf16", "pruned": "ours bf16 pruned", "lean": "ours chunked loss",
-              "unpacked": "ours unpacked decoding"}
+              "unpacked": "ours unpacked decoding", "reordered": "ours, cross cache re-ordered"}
 LEAN_LOSS_CHUNK = 256  # target tokens per chunk of the memory-lean loss (--loss-chunk-tokens)
 
 
@@ -390,7 +442,8 @@ def build_sides(args, official, lm_dir, sentences):
         model.packed_decoding = key != "unpacked"
         batches = [collate_samples([our_data[i] for i in indices], model.target_encoder) for indices in plan]
         autocast = torch.bfloat16 if key in ("bf16", "pruned") else None
-        sides.append(our_side(model, batches, args.beams, args.max_new_tokens, SIDE_NAMES[key], autocast))
+        decoding = cross_attention_cache_reordered if key == "reordered" else nullcontext
+        sides.append(our_side(model, batches, args.beams, args.max_new_tokens, SIDE_NAMES[key], autocast, decoding))
         sides[-1].model = model
     datasets = {"official": their_data} if their_data is not None else {}
     datasets["ours"] = our_data
@@ -430,6 +483,9 @@ def run(args, work_dir):
     if "preprocess" not in skip:
         results["preprocessing"] = measure_preprocessing(datasets, args)
         print_measurement("preprocessing (CPU s per sample)", results["preprocessing"])
+    if args.arithmetic:
+        results["arithmetic"] = measure_arithmetic(sides, results, args)
+        print_arithmetic(results["arithmetic"])
     return results
 
 

@@ -14,13 +14,17 @@ def test_without_an_official_checkout_it_skips_with_a_message(tmp_path, capsys):
 def test_project_side_smoke_run(tmp_path):
     results = compare_official.main([
         "--ours-only", "--work-dir", str(tmp_path), "--batch-size", "2", "--batches", "1", "--repeats", "1",
-        "--warmup", "0", "--max-new-tokens", "2", "--recommended", "--json", str(tmp_path / "results.json"),
+        "--warmup", "0", "--max-new-tokens", "2", "--recommended", "--arithmetic",
+        "--json", str(tmp_path / "results.json"),
     ])
     assert results["training_step"]["table"]["ours"]["seconds"]["median"] > 0
     assert set(results["training_step"]["table"]) == {"ours", "ours bf16", "ours bf16 pruned"}
     assert results["evaluation_pass"]["table"]["ours"]["seconds"]["n"] == 1
     assert set(results["preprocessing"]["table"]) == {"ours", "ours, pose store"}
     assert (tmp_path / "results.json").is_file()
+    training = results["arithmetic"]["training_step"]["ours"]
+    assert training["gflop"] > 0 and training["floor_seconds"] < training["seconds"]  # no official side: no target
+    assert "needed_seconds" not in training and set(results["arithmetic"]["evaluation_pass"]) == {"ours"}  # fp32
 
 
 def test_official_modules_are_imported_beside_ours_and_ours_stay(tmp_path):
@@ -37,3 +41,19 @@ def test_official_modules_are_imported_beside_ours_and_ours_stay(tmp_path):
     assert (official.datasets.UTILS, official.datasets.POSES) == ("official utils", "/poses")
     assert sys.modules["models"] is ours and "config" not in sys.modules
     assert str(tmp_path) not in sys.path
+
+
+def test_the_reordered_side_decodes_through_transformers_cache_reorder_and_restores_ours(tmp_path, monkeypatch):
+    from transformers.cache_utils import EncoderDecoderCache
+
+    from models.beam_search_cache import BeamSearchCache
+
+    ours, calls = BeamSearchCache.reorder_cache, []
+    stock = EncoderDecoderCache.reorder_cache
+    monkeypatch.setattr(EncoderDecoderCache, "reorder_cache", lambda *args: calls.append(1) or stock(*args))
+    results = compare_official.main([
+        "--ours-only", "--work-dir", str(tmp_path), "--batch-size", "2", "--batches", "1", "--repeats", "1",
+        "--warmup", "0", "--max-new-tokens", "3", "--sides", "reordered", "--skip", "train,preprocess",
+    ])
+    assert set(results["evaluation_pass"]["table"]) == {"ours, cross cache re-ordered"}
+    assert calls and BeamSearchCache.reorder_cache is ours
