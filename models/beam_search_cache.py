@@ -8,7 +8,7 @@ beam of its own clip, so re-ordering them copies identical rows onto each other.
 same values and the same beams, and saves reading and writing every layer's cross-attention cache at every step
 (at the fixture scale of bench/compare_official.py 5-7% of an evaluation pass; docs/performance.md).
 """
-from transformers import MT5Config
+from transformers import PretrainedConfig
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 
@@ -16,9 +16,11 @@ class BeamSearchCache(EncoderDecoderCache):
     """EncoderDecoderCache whose `reorder_cache` re-orders the self-attention cache only."""
 
     @classmethod
-    def empty(cls, config: MT5Config) -> "BeamSearchCache":
-        """An empty cache for generate(past_key_values=...), as mT5 builds its own."""
-        return cls(DynamicCache(config=config), DynamicCache(config=config))
+    def empty(cls, config: PretrainedConfig) -> "BeamSearchCache":
+        """An empty cache for generate(past_key_values=...), built from the model's config as generate builds its
+        own."""
+        decoder_config = config.get_text_config(decoder=True)
+        return cls(DynamicCache(config=decoder_config), DynamicCache(config=decoder_config))
 
     def reorder_cache(self, beam_idx):  # beam_idx: (B * num_beams,), each within its clip's block of rows
         self.self_attention_cache.reorder_cache(beam_idx)
