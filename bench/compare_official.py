@@ -22,6 +22,8 @@ by our tokenizer).
   reading the pose files, and reading our preprocessed store (datasets/pose_store.py, built by the benchmark).
 - recommended options (--recommended): ours again with bf16 autocast on the CPU, and with bf16 + a vocabulary pruned
   to 1/8 (--pruned-vocabulary N; the corpus' tokens topped up to a realistic size); not official numerics.
+- arithmetic (--arithmetic): each fp32 side's counted GFLOP per step against this CPU's fp32 GEMM peak: the rate
+  reached, the floor, and the rate a x1.5 over the official side would need (bench/arithmetic.py).
 
 --scale fixture: the official pose encoder with a small mT5 of width 768 (2 + 2 layers, the official pose
 projection is hard-coded to 768); --scale mt5-base: mT5-Base dimensions (12 + 12 layers, d_ff 2048,
