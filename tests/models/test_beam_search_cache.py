@@ -19,7 +19,7 @@ def test_reorder_moves_the_self_attention_rows_and_leaves_the_cross_attention_te
     cache = filled_cache()
     cross_before = [(layer.keys, layer.values) for layer in cache.cross_attention_cache.layers]
     cache.reorder_cache(torch.tensor([1, 1, 3, 2]))
-    for layer, (keys, values) in zip(cache.self_attention_cache.layers, cross_before):
+    for layer in cache.self_attention_cache.layers:
         assert layer.keys[:, 0, 0, 0].tolist() == [1, 1, 3, 2]
         assert layer.values[:, 0, 0, 0].tolist() == [101, 101, 103, 102]
     for layer, (keys, values) in zip(cache.cross_attention_cache.layers, cross_before):
@@ -27,7 +27,7 @@ def test_reorder_moves_the_self_attention_rows_and_leaves_the_cross_attention_te
 
 
 def trained_to_branch(model):
-    """A few steps towards four targets, so that beam search re-orders its beams."""
+    """A few steps towards three targets, so that beam search re-orders its beams."""
     torch.manual_seed(0)
     parts, mask = random_parts(3, 7)
     mask[1, 5:] = 0
