@@ -7,9 +7,8 @@ given speed-up over the official side would need: when that rate is close to (or
 of the same fp32 arithmetic gets there (docs/performance.md, "What is and is not reached").
 
 The peak is that of one large square fp32 matrix product in this process (torch's threads as set, per CPU
-second); the FLOPs are
-torch's own count (torch.utils.flop_counter: matrix products, convolutions and attention; element-wise work
-such as BatchNorm, activations and the optimizer counts as 0, so the floor is a lower bound).
+second); the FLOPs are torch's own count (torch.utils.flop_counter: matrix products, convolutions and attention;
+element-wise work such as BatchNorm, activations and the optimizer counts as 0, so the floor is a lower bound).
 """
 import math
 import statistics

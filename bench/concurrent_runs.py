@@ -59,8 +59,7 @@ def run_command(args, data_dir, lm_path, threads) -> list:
 def measure(args, data_dir, lm_path, runs, cores) -> dict:
     """Start `runs` processes together with cores // runs threads each; -> their summed samples/s."""
     threads = max(1, cores // runs)
-    threads_env = {key: str(value) for key, value in thread_env(threads).items()}  # as the quickstart sets them
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **threads_env}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **thread_env(threads)}  # threads as the quickstart sets them
     with tempfile.TemporaryDirectory() as logs:
         outputs = [open(Path(logs) / f"run{k}.log", "w+") for k in range(runs)]
         processes = [subprocess.Popen(run_command(args, data_dir, lm_path, threads), cwd=REPO_ROOT, env=env,

@@ -121,7 +121,7 @@ def default_concurrent_runs() -> int:
 
 def thread_env(threads) -> dict:
     """Environment that gives a run `threads` torch threads (OpenMP and MKL); {} leaves torch's default."""
-    return {} if threads is None else {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    return {} if threads is None else {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
 
 def run_script(script, env_overrides, log_path, label, run_dir=None, epochs=1):
@@ -171,7 +171,7 @@ def follow_job(process, job, bar, started) -> bool:
 
 
 def start_job(job, threads) -> subprocess.Popen:
-    env = {**os.environ, **{key: str(value) for key, value in {**job.env, **thread_env(threads)}.items()}}
+    env = {**os.environ, **{key: str(value) for key, value in job.env.items()}, **thread_env(threads)}
     with open(job.log_path, "w") as log:  # the child keeps its own handle
         return subprocess.Popen(job.argv(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
                                 start_new_session=True)  # its own process group: the script and its train.py
